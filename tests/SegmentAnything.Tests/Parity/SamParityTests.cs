@@ -5,7 +5,7 @@ using SegmentAnything.Tensors;
 using SegmentAnything.Tests.Support;
 using Xunit.Abstractions;
 
-namespace SegmentAnything.Tests.Parity;
+namespace SegmentAnything.Tests.ModelParity;
 
 /// <summary>
 /// Parity of the SAM ViT and MobileSAM predictors with the official code's outputs on the fixtures:
