@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.InteropServices;
 using SegmentAnything.Tensors;
 
 namespace SegmentAnything.Checkpoints;
@@ -45,35 +47,119 @@ public sealed class CheckpointTensor
     }
 
     /// <summary>
-    /// Decodes <paramref name="count"/> little-endian elements of <paramref name="dtype"/> from
-    /// <paramref name="src"/>, gathering with <paramref name="strides"/> (in elements) from
-    /// <paramref name="offset"/>. The caller has checked that every index lies inside src.
+    /// Decodes the tensor of <paramref name="shape"/> whose little-endian <paramref name="dtype"/> elements
+    /// lie in <paramref name="src"/> at element <paramref name="offset"/> with <paramref name="strides"/>
+    /// (in elements). Every index is checked against src; a view that does not fit throws.
     /// </summary>
     internal static CheckpointTensor Decode(ReadOnlySpan<byte> src, DType dtype, int[] shape, long[] strides, long offset)
     {
         int count = Tensor.CheckedLength(shape);
+        int size = dtype.Size();
+        if (strides.Length != shape.Length) throw new CheckpointException($"Tensor of rank {shape.Length} has {strides.Length} strides.");
+        string? problem = TensorLimits.CheckView(Array.ConvertAll(shape, d => (long)d), strides, offset, src.Length / size);
+        if (problem is not null) throw new CheckpointException($"Tensor {problem}.");
+        ReadOnlySpan<byte> packed;
+        if (IsContiguous(shape, strides)) packed = count == 0 ? default : src.Slice((int)(offset * size), count * size);
+        else
+        {
+            // Strided (transposed, sliced or expanded) views are gathered into row-major order first, so
+            // the dtype conversion below always runs over one contiguous span.
+            if ((long)count * size > Array.MaxLength) throw new CheckpointException($"Strided tensor of {count} {dtype} elements is too large.");
+            var gathered = new byte[count * size];
+            Gather(src, size, shape, strides, offset, gathered);
+            packed = gathered;
+        }
         var floats = new float[count];
         long[]? ints = dtype.IsFloating() ? null : new long[count];
-        int size = dtype.Size();
-        int rank = shape.Length;
-        Span<int> index = stackalloc int[Math.Max(rank, 1)];
-        index.Clear();
-        bool contiguous = IsContiguous(shape, strides);
-        for (int i = 0; i < count; i++)
+        if (!BitConverter.IsLittleEndian) DecodeScalar(packed, dtype, floats, ints);
+        else
         {
-            long element;
-            if (contiguous) element = offset + i;
+            switch (dtype)
+            {
+                case DType.Float32: MemoryMarshal.Cast<byte, float>(packed).CopyTo(floats); break;
+                case DType.Float16: WidenHalf(MemoryMarshal.Cast<byte, Half>(packed), floats); break;
+                case DType.BFloat16: WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(packed), floats); break;
+                case DType.Float64: Narrow(MemoryMarshal.Cast<byte, double>(packed), floats); break;
+                case DType.Int64: MemoryMarshal.Cast<byte, long>(packed).CopyTo(ints); break;
+                case DType.Int32: { var v = MemoryMarshal.Cast<byte, int>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
+                case DType.Int16: { var v = MemoryMarshal.Cast<byte, short>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
+                case DType.Int8: { var v = MemoryMarshal.Cast<byte, sbyte>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
+                case DType.UInt8: for (int i = 0; i < packed.Length; i++) ints![i] = packed[i]; break;
+                case DType.Bool: for (int i = 0; i < packed.Length; i++) ints![i] = packed[i] != 0 ? 1 : 0; break;
+            }
+            if (ints is not null) for (int i = 0; i < count; i++) floats[i] = ints[i];
+        }
+        return new CheckpointTensor(dtype, shape, floats, ints);
+    }
+
+    private static void Gather(ReadOnlySpan<byte> src, int size, int[] shape, long[] strides, long offset, Span<byte> dst)
+    {
+        int rank = shape.Length;
+        if (rank == 0) { src.Slice((int)(offset * size), size).CopyTo(dst); return; }
+        int rowLen = shape[rank - 1];
+        long rowStride = strides[rank - 1];
+        if (rowLen == 0 || dst.Length == 0) return;
+        int rows = dst.Length / size / rowLen;
+        Span<int> index = stackalloc int[rank];
+        index.Clear();
+        int written = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            long start = offset;
+            for (int d = 0; d < rank - 1; d++) start += index[d] * strides[d];
+            if (rowStride == 1)
+            {
+                src.Slice((int)(start * size), rowLen * size).CopyTo(dst.Slice(written, rowLen * size));
+                written += rowLen * size;
+            }
             else
             {
-                element = offset;
-                for (int d = 0; d < rank; d++) element += index[d] * strides[d];
-                for (int d = rank - 1; d >= 0; d--)
-                {
-                    if (++index[d] < shape[d]) break;
-                    index[d] = 0;
-                }
+                for (int j = 0; j < rowLen; j++, written += size)
+                    src.Slice((int)((start + j * rowStride) * size), size).CopyTo(dst.Slice(written, size));
             }
-            ReadOnlySpan<byte> b = src.Slice((int)(element * size), size);
+            for (int d = rank - 2; d >= 0; d--)
+            {
+                if (++index[d] < shape[d]) break;
+                index[d] = 0;
+            }
+        }
+    }
+
+    private static void WidenHalf(ReadOnlySpan<Half> src, Span<float> dst)
+    {
+        for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
+    }
+
+    /// <summary>bfloat16 is the top half of a float32: widening is a 16-bit shift, done a vector at a time.</summary>
+    private static void WidenBFloat16(ReadOnlySpan<ushort> src, Span<float> dst)
+    {
+        var bits = MemoryMarshal.Cast<float, uint>(dst);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            int w = Vector<ushort>.Count;
+            for (; i <= src.Length - w; i += w)
+            {
+                Vector.Widen(new Vector<ushort>(src.Slice(i)), out Vector<uint> lo, out Vector<uint> hi);
+                Vector.ShiftLeft(lo, 16).CopyTo(bits.Slice(i));
+                Vector.ShiftLeft(hi, 16).CopyTo(bits.Slice(i + w / 2));
+            }
+        }
+        for (; i < src.Length; i++) bits[i] = (uint)src[i] << 16;
+    }
+
+    private static void Narrow(ReadOnlySpan<double> src, Span<float> dst)
+    {
+        for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
+    }
+
+    /// <summary>Byte-order independent fallback for big-endian hosts.</summary>
+    private static void DecodeScalar(ReadOnlySpan<byte> packed, DType dtype, float[] floats, long[]? ints)
+    {
+        int size = dtype.Size();
+        for (int i = 0; i < floats.Length; i++)
+        {
+            ReadOnlySpan<byte> b = packed.Slice(i * size, size);
             switch (dtype)
             {
                 case DType.Float32: floats[i] = BinaryPrimitives.ReadSingleLittleEndian(b); break;
@@ -89,7 +175,6 @@ public sealed class CheckpointTensor
             }
             if (ints is not null) floats[i] = ints[i];
         }
-        return new CheckpointTensor(dtype, shape, floats, ints);
     }
 
     private static bool IsContiguous(int[] shape, long[] strides)
