@@ -1,0 +1,149 @@
+namespace SegmentAnything.Kernels;
+
+/// <summary>
+/// Blocked SGEMM in the Goto/BLIS arrangement: B is packed per (NC, KC) block, A per KC slice into MR
+/// panels, and the C block is cut into tiles (MC rows x a few NR panels) that workers take from a shared
+/// counter. Inside a tile a B micro-panel stays in L1 while the A panels of the tile stream from L2.
+/// </summary>
+internal sealed unsafe class GemmDriver
+{
+    internal static readonly int KcTarget = int.TryParse(Environment.GetEnvironmentVariable("SAM_KC"), out var kc) ? kc : 256;
+    internal const int Nc = 4096;
+    /// <summary>Below this many multiply-adds the thread hand-off costs more than it saves.</summary>
+    internal const long ParallelThreshold = 1 << 20;
+
+    private readonly GemmIsa _isa;
+    private readonly int _mr, _nr, _mc;
+    private readonly int _m, _n, _k;
+    private readonly MatrixRef _a, _b;
+    private readonly float* _prepackedB;
+    private readonly float* _c;
+    private readonly nint _ldc;
+    private readonly float _alpha;
+    private readonly bool _accumulate;
+    private readonly float* _rowBias, _colBias;
+    private readonly delegate*<nint, float*, float*, float*, nint, float, bool, float*, float*, void> _kernel;
+
+    // State of the (jc, pc) block being computed.
+    private int _jc, _nc, _pc, _kc, _aPanels, _bPanels, _rowBlocks, _colTiles, _panelsPerTile;
+    private float* _aPack, _bPack;
+    private bool _load;
+
+    public GemmDriver(GemmIsa isa, int m, int n, int k, MatrixRef a, MatrixRef b, float* prepackedB,
+        float* c, nint ldc, float alpha, bool accumulate, float* rowBias, float* colBias)
+    {
+        _isa = isa;
+        _mr = GemmIsaInfo.Mr(isa);
+        _nr = GemmIsaInfo.Nr(isa);
+        _mc = _mr * (int.TryParse(Environment.GetEnvironmentVariable("SAM_MCP"), out var mcp) ? mcp : 12);
+        (_m, _n, _k, _a, _b, _ldc, _alpha, _accumulate) = (m, n, k, a, b, ldc, alpha, accumulate);
+        _prepackedB = prepackedB;
+        _c = c;
+        _rowBias = rowBias;
+        _colBias = colBias;
+        _kernel = isa switch
+        {
+            GemmIsa.Vector512 => &GemmMicroKernels.Kernel12x32,
+            GemmIsa.Vector256 => &GemmMicroKernels.Kernel6x16,
+            _ => &GemmMicroKernels.Kernel4x8,
+        };
+    }
+
+    /// <summary>Depth of each KC block: k split into equal blocks of at most <see cref="KcTarget"/>.</summary>
+    internal static int KcBlock(int k)
+    {
+        int blocks = (k + KcTarget - 1) / KcTarget;
+        return (k + blocks - 1) / blocks;
+    }
+
+    public void Run(int threads)
+    {
+        if ((long)_m * _n * _k < ParallelThreshold) threads = 1;
+        int kcBlock = KcBlock(_k);
+        int mPad = (_m + _mr - 1) / _mr * _mr;
+        _aPack = AlignedBuffer.PackA.Get((long)mPad * kcBlock);
+        if (_prepackedB == null)
+            _bPack = AlignedBuffer.PackB.Get((long)kcBlock * ((Math.Min(_n, Nc) + _nr - 1) / _nr * _nr));
+        int nPadTotal = (_n + _nr - 1) / _nr * _nr;
+
+        for (_jc = 0; _jc < _n; _jc += Nc)
+        {
+            _nc = Math.Min(Nc, _n - _jc);
+            _bPanels = (_nc + _nr - 1) / _nr;
+            for (_pc = 0; _pc < _k; _pc += kcBlock)
+            {
+                _kc = Math.Min(kcBlock, _k - _pc);
+                _aPanels = (_m + _mr - 1) / _mr;
+                if (_prepackedB != null) _bPack = _prepackedB + (nint)_pc * nPadTotal + (nint)(_jc / _nr) * _kc * _nr;
+                _load = _accumulate || _pc > 0;
+                int packItems = _aPanels + (_prepackedB == null ? _bPanels : 0);
+                if (threads == 1) for (int i = 0; i < packItems; i++) PackItem(i);
+                else KernelParallel.For(packItems, threads, PackItem);
+
+                _rowBlocks = (_m + _mc - 1) / _mc;
+                // Enough tiles for every thread to get several, but keep tiles wide for B-panel reuse.
+                int wanted = threads == 1 ? 1 : 4 * threads;
+                _panelsPerTile = Math.Clamp(_bPanels * _rowBlocks / wanted, 1, 8);
+                _colTiles = (_bPanels + _panelsPerTile - 1) / _panelsPerTile;
+                int tiles = _rowBlocks * _colTiles;
+                if (threads == 1) for (int t = 0; t < tiles; t++) Tile(t);
+                else KernelParallel.For(tiles, threads, Tile);
+            }
+        }
+    }
+
+    private void PackItem(int i)
+    {
+        if (i < _aPanels)
+        {
+            int i0 = i * _mr;
+            GemmPacking.PackAPanel(_a, i0, Math.Min(_mr, _m - i0), _pc, _kc, _mr, _aPack + (nint)i * _kc * _mr);
+        }
+        else
+        {
+            int jp = i - _aPanels, j0 = jp * _nr;
+            GemmPacking.PackBPanel(_b, _jc + j0, Math.Min(_nr, _nc - j0), _pc, _kc, _nr, _bPack + (nint)jp * _kc * _nr);
+        }
+    }
+
+    private void Tile(int t)
+    {
+        int rb = t / _colTiles, ct = t % _colTiles;
+        int ip0 = rb * (_mc / _mr), ip1 = Math.Min(_aPanels, ip0 + _mc / _mr);
+        int jp0 = ct * _panelsPerTile, jp1 = Math.Min(_bPanels, jp0 + _panelsPerTile);
+        int mr = _mr, nr = _nr;
+        float* tmp = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
+        for (int jp = jp0; jp < jp1; jp++)
+        {
+            int j = jp * nr, nrEff = Math.Min(nr, _nc - j);
+            float* bp = _bPack + (nint)jp * _kc * nr;
+            float* colBias = _colBias == null ? null : _colBias + _jc + j;
+            for (int ip = ip0; ip < ip1; ip++)
+            {
+                int i = ip * mr, mrEff = Math.Min(mr, _m - i);
+                float* ap = _aPack + (nint)ip * _kc * mr;
+                float* c = _c + (nint)i * _ldc + _jc + j;
+                float* rowBias = _rowBias == null ? null : _rowBias + i;
+                if (mrEff == mr && nrEff == nr)
+                {
+                    _kernel(_kc, ap, bp, c, _ldc, _alpha, _load, rowBias, colBias);
+                    continue;
+                }
+                _kernel(_kc, ap, bp, tmp, nr, 1f, false, null, null);
+                for (int r = 0; r < mrEff; r++)
+                {
+                    float* cr = c + (nint)r * _ldc;
+                    float* tr = tmp + r * nr;
+                    if (_load)
+                        for (int jj = 0; jj < nrEff; jj++) cr[jj] = MathF.FusedMultiplyAdd(tr[jj], _alpha, cr[jj]);
+                    else
+                    {
+                        float rbias = rowBias == null ? 0f : rowBias[r];
+                        for (int jj = 0; jj < nrEff; jj++)
+                            cr[jj] = MathF.FusedMultiplyAdd(tr[jj], _alpha, (colBias == null ? 0f : colBias[jj]) + rbias);
+                    }
+                }
+            }
+        }
+    }
+}

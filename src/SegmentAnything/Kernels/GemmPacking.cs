@@ -1,0 +1,92 @@
+using System.Runtime.CompilerServices;
+
+namespace SegmentAnything.Kernels;
+
+/// <summary>
+/// An operand of a product as the caller stores it: element (row, col) of the logical matrix is at
+/// Ptr[row·Ld + col], or Ptr[col·Ld + row] when Transposed.
+/// </summary>
+internal readonly unsafe struct MatrixRef(float* ptr, nint ld, bool transposed)
+{
+    public readonly float* Ptr = ptr;
+    public readonly nint Ld = ld;
+    public readonly bool Transposed = transposed;
+}
+
+/// <summary>
+/// Packing into the micro-kernels' panel layouts: A as MR-row panels stored k-major ([kc][MR]), B as
+/// NR-column panels stored k-major ([kc][NR]); ragged edges are zero-padded so the kernels never branch.
+/// </summary>
+internal static unsafe class GemmPacking
+{
+    /// <summary>Packs rows [i0, i0+rows) x depth [p0, p0+kc) of A into one MR panel.</summary>
+    public static void PackAPanel(MatrixRef a, int i0, int rows, int p0, int kc, int mr, float* dst)
+    {
+        if (a.Transposed)
+        {
+            // Rows of A are contiguous columns of the stored matrix: copy runs of MR.
+            for (int p = 0; p < kc; p++)
+            {
+                float* src = a.Ptr + (nint)(p0 + p) * a.Ld + i0;
+                float* d = dst + (nint)p * mr;
+                int i = 0;
+                for (; i < rows; i++) d[i] = src[i];
+                for (; i < mr; i++) d[i] = 0f;
+            }
+            return;
+        }
+        for (int i = 0; i < rows; i++)
+        {
+            float* src = a.Ptr + (nint)(i0 + i) * a.Ld + p0;
+            float* d = dst + i;
+            int p = 0;
+            for (; p + 4 <= kc; p += 4)
+            {
+                d[(nint)p * mr] = src[p];
+                d[(nint)(p + 1) * mr] = src[p + 1];
+                d[(nint)(p + 2) * mr] = src[p + 2];
+                d[(nint)(p + 3) * mr] = src[p + 3];
+            }
+            for (; p < kc; p++) d[(nint)p * mr] = src[p];
+        }
+        for (int i = rows; i < mr; i++)
+            for (int p = 0; p < kc; p++) dst[(nint)p * mr + i] = 0f;
+    }
+
+    /// <summary>Packs columns [j0, j0+cols) x depth [p0, p0+kc) of B into one NR panel.</summary>
+    public static void PackBPanel(MatrixRef b, int j0, int cols, int p0, int kc, int nr, float* dst)
+    {
+        if (!b.Transposed)
+        {
+            for (int p = 0; p < kc; p++)
+            {
+                float* src = b.Ptr + (nint)(p0 + p) * b.Ld + j0;
+                float* d = dst + (nint)p * nr;
+                if (cols == nr) Unsafe.CopyBlockUnaligned(d, src, (uint)(nr * sizeof(float)));
+                else
+                {
+                    int j = 0;
+                    for (; j < cols; j++) d[j] = src[j];
+                    for (; j < nr; j++) d[j] = 0f;
+                }
+            }
+            return;
+        }
+        for (int j = 0; j < cols; j++)
+        {
+            float* src = b.Ptr + (nint)(j0 + j) * b.Ld + p0;
+            float* d = dst + j;
+            int p = 0;
+            for (; p + 4 <= kc; p += 4)
+            {
+                d[(nint)p * nr] = src[p];
+                d[(nint)(p + 1) * nr] = src[p + 1];
+                d[(nint)(p + 2) * nr] = src[p + 2];
+                d[(nint)(p + 3) * nr] = src[p + 3];
+            }
+            for (; p < kc; p++) d[(nint)p * nr] = src[p];
+        }
+        for (int j = cols; j < nr; j++)
+            for (int p = 0; p < kc; p++) dst[(nint)p * nr + j] = 0f;
+    }
+}
