@@ -37,7 +37,11 @@ public static class EfficientSamPreprocess
         {
             float m = PixelMean[c], s = PixelStd[c];
             var span = data.AsSpan(c * outPlane, outPlane);
-            for (int i = 0; i < span.Length; i++) span[i] = (span[i] - m) / s;
+            var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(span);
+            var vm = new System.Numerics.Vector<float>(m);
+            var vs = new System.Numerics.Vector<float>(s);
+            for (int i = 0; i < vectors.Length; i++) vectors[i] = (vectors[i] - vm) / vs;
+            for (int i = vectors.Length * System.Numerics.Vector<float>.Count; i < span.Length; i++) span[i] = (span[i] - m) / s;
         });
         return new Tensor(data, 3, ImageSize, ImageSize);
     }

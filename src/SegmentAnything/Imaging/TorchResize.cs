@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
 
 namespace SegmentAnything.Imaging;
 
@@ -9,6 +8,9 @@ namespace SegmentAnything.Imaging;
 /// taps and weights as aten's <c>compute_indices_weights</c>. The 2-D kernel sums each source row
 /// horizontally then combines those rows with the vertical weights, which is exactly a horizontal pass
 /// followed by a vertical pass, so that is how it runs here (the vertical pass vectorised along rows).
+/// Each weighted sum uses fused multiply-adds where aten's compiled kernel has a product added to a sum:
+/// against the official EfficientSAM input that agrees bit for bit on more values (83 %) than separate
+/// multiplies and adds (74 %); either way the difference is an ulp or two.
 /// </summary>
 public static class TorchResize
 {
@@ -79,39 +81,54 @@ public static class TorchResize
         if (t.Count == 2)
         {
             for (int x = 0, k = 0; x < outW; x++, k += 2)
-                o[x] = row[idx[k]] * wt[k] + row[idx[k + 1]] * wt[k + 1];
+                o[x] = MathF.FusedMultiplyAdd(row[idx[k]], wt[k], row[idx[k + 1]] * wt[k + 1]);
         }
         else
         {
             for (int x = 0, k = 0; x < outW; x++, k += 4)
             {
                 float acc = row[idx[k]] * wt[k];
-                acc += row[idx[k + 1]] * wt[k + 1];
-                acc += row[idx[k + 2]] * wt[k + 2];
-                acc += row[idx[k + 3]] * wt[k + 3];
-                o[x] = acc;
+                acc = MathF.FusedMultiplyAdd(row[idx[k + 1]], wt[k + 1], acc);
+                acc = MathF.FusedMultiplyAdd(row[idx[k + 2]], wt[k + 2], acc);
+                o[x] = MathF.FusedMultiplyAdd(row[idx[k + 3]], wt[k + 3], acc);
             }
         }
     }
 
     private static unsafe void VerticalRow(float* plane, int width, float* o, int oy, Taps t)
     {
-        int n = t.Count, k0 = oy * n;
-        var outSpan = new Span<float>(o, width);
-        var first = new ReadOnlySpan<float>(plane + (long)t.Index[k0] * width, width);
-        float w0 = t.Weight[k0];
-        int vecEnd = Vector.IsHardwareAccelerated ? width - width % Vector<float>.Count : 0;
-        var ov = MemoryMarshal.Cast<float, Vector<float>>(outSpan[..vecEnd]);
-        var fv = MemoryMarshal.Cast<float, Vector<float>>(first[..vecEnd]);
-        for (int i = 0; i < ov.Length; i++) ov[i] = fv[i] * w0;
-        for (int i = vecEnd; i < width; i++) o[i] = first[i] * w0;
-        for (int j = 1; j < n; j++)
+        int k0 = oy * t.Count;
+        var rows = new float*[t.Count];
+        for (int j = 0; j < t.Count; j++) rows[j] = plane + (long)t.Index[k0 + j] * width;
+        float w0 = t.Weight[k0], w1 = t.Weight[k0 + 1];
+        int n = Vector<float>.Count, i = 0;
+        if (t.Count == 2)
         {
-            var row = new ReadOnlySpan<float>(plane + (long)t.Index[k0 + j] * width, width);
-            float wj = t.Weight[k0 + j];
-            var rv = MemoryMarshal.Cast<float, Vector<float>>(row[..vecEnd]);
-            for (int i = 0; i < ov.Length; i++) ov[i] += rv[i] * wj;
-            for (int i = vecEnd; i < width; i++) o[i] += row[i] * wj;
+            // Linear: w0·r0 + w1·r1 as the 2-tap kernel's single fused add of the first product.
+            float* r0 = rows[0], r1 = rows[1];
+            for (; i <= width - n; i += n)
+                Vector.FusedMultiplyAdd(Vector.Load(r0 + i), new Vector<float>(w0), Vector.Load(r1 + i) * w1).Store(o + i);
+            for (; i < width; i++) o[i] = MathF.FusedMultiplyAdd(r0[i], w0, r1[i] * w1);
+        }
+        else
+        {
+            // Cubic: products accumulated in tap order.
+            float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3];
+            float w2 = t.Weight[k0 + 2], w3 = t.Weight[k0 + 3];
+            for (; i <= width - n; i += n)
+            {
+                var acc = Vector.Load(r0 + i) * w0;
+                acc = Vector.FusedMultiplyAdd(Vector.Load(r1 + i), new Vector<float>(w1), acc);
+                acc = Vector.FusedMultiplyAdd(Vector.Load(r2 + i), new Vector<float>(w2), acc);
+                Vector.FusedMultiplyAdd(Vector.Load(r3 + i), new Vector<float>(w3), acc).Store(o + i);
+            }
+            for (; i < width; i++)
+            {
+                float acc = r0[i] * w0;
+                acc = MathF.FusedMultiplyAdd(r1[i], w1, acc);
+                acc = MathF.FusedMultiplyAdd(r2[i], w2, acc);
+                o[i] = MathF.FusedMultiplyAdd(r3[i], w3, acc);
+            }
         }
     }
 
