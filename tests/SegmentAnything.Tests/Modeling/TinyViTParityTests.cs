@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SegmentAnything.Checkpoints;
+using SegmentAnything.Imaging;
 using SegmentAnything.Modeling;
 using SegmentAnything.Tests.Support;
 using Xunit.Abstractions;
@@ -10,7 +11,8 @@ public class TinyViTParityTests(ITestOutputHelper output)
 {
     private const string Model = "mobile_sam_random";
 
-    internal static string CheckpointPath => Fixtures.Path_($"models/{Model}.pt");
+    internal static string CheckpointPath =>
+        Fixtures.Path_(Fixtures.Manifest.GetProperty("models").GetProperty(Model).GetProperty("checkpoint").GetString()!);
 
     [SkippableFact]
     public void MatchesOfficialMobileSamEncoder()
@@ -27,7 +29,9 @@ public class TinyViTParityTests(ITestOutputHelper output)
         Assert.Equal(new[] { 0, 4, 5, 10 }, encoder.NumHeads);
         Assert.Equal(new[] { 0, 7, 14, 7 }, encoder.WindowSizes);
 
-        var image = TinyViTTestSupport.SamPreprocess(reference["resized_image"]);
+        var resized = reference["resized_image"];
+        var rgb = new RgbImage(resized.Shape[1], resized.Shape[0], resized.Integers!.Select(v => (byte)v).ToArray());
+        var image = SamPreprocess.ToInputTensor(rgb, encoder.ImageSize);
         var recorder = new ActivationRecorder();
         encoder.Forward(image, recorder); // warm-up (JIT), also recorded
         var clock = Stopwatch.StartNew();

@@ -1,9 +1,8 @@
 using SegmentAnything.Checkpoints;
-using SegmentAnything.Tensors;
 
 namespace SegmentAnything.Tests.Modeling;
 
-/// <summary>Random TinyViT state dicts and a SAM-style input preprocessing for the TinyViT tests.</summary>
+/// <summary>Random TinyViT state dicts, named as the official modules name them, for the TinyViT tests.</summary>
 internal static class TinyViTTestSupport
 {
     public static float[] Random(Random rng, int count, float scale = 1f, float offset = 0f)
@@ -88,22 +87,5 @@ internal static class TinyViTTestSupport
         d[prefix + "neck.2.weight"] = CheckpointTensor.FromFloats(Random(rng, neck * neck * 9, 0.1f), neck, neck, 3, 3);
         AddNorm(d, rng, prefix + "neck.3", neck);
         return d;
-    }
-
-    /// <summary>
-    /// SAM's preprocess of an already resized uint8 [h, w, 3] image: (x − mean) / std per channel in
-    /// float32, zero-padded bottom/right to [3, size, size], channel-planar.
-    /// </summary>
-    public static Tensor SamPreprocess(CheckpointTensor resized, int size = 1024)
-    {
-        float[] mean = [123.675f, 116.28f, 103.53f];
-        float[] std = [58.395f, 57.12f, 57.375f];
-        int h = resized.Shape[0], w = resized.Shape[1];
-        var x = new Tensor(3, size, size);
-        for (int c = 0; c < 3; c++)
-            for (int y = 0; y < h; y++)
-                for (int i = 0; i < w; i++)
-                    x.Data[(c * size + y) * size + i] = (resized.Floats[(y * w + i) * 3 + c] - mean[c]) / std[c];
-        return x;
     }
 }
