@@ -44,7 +44,7 @@ public sealed class SamModel
         if (dict.Contains("image_encoder.patch_embed.proj.weight") && dict.Contains("image_encoder.blocks.0.attn.qkv.weight"))
             return LoadSam(dict, ModelFamily.SamViT, w => ImageEncoderViT.Load(w));
         if (dict.Contains("image_encoder.layers.0.blocks.0.conv1.c.weight") || dict.Keys.Any(k => k.StartsWith("image_encoder.patch_embed.seq.", StringComparison.Ordinal)))
-            return LoadSam(dict, ModelFamily.MobileSam, w => throw new CheckpointException($"{dict.Source}: TinyViT support is not wired in yet."));
+            return LoadSam(dict, ModelFamily.MobileSam, w => TinyViT.Load(w));
         throw new CheckpointException($"{dict.Source}: not a recognised SAM, MobileSAM or EfficientSAM checkpoint (no image_encoder.patch_embed / prompt_encoder tensors).");
     }
 
