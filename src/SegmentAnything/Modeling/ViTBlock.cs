@@ -1,0 +1,165 @@
+using System.Buffers;
+using SegmentAnything.Checkpoints;
+using SegmentAnything.Kernels;
+
+namespace SegmentAnything.Modeling;
+
+/// <summary>
+/// One block of the SAM ViT encoder (image_encoder.py <c>Block</c> and <c>Attention</c>): pre-norm
+/// windowed or global multi-head attention with decomposed relative positions, then a GELU MLP.
+/// Tokens are kept channels-last, [H·W, dim].
+/// </summary>
+internal sealed class ViTBlock
+{
+    private readonly LayerNormParams _norm1, _norm2;
+    private readonly Linear _qkv, _proj;
+    private readonly float[]? _relPosH, _relPosW;
+    private readonly MlpBlock _mlp;
+    private readonly int _dim, _heads, _window;
+
+    private ViTBlock(LayerNormParams norm1, LayerNormParams norm2, Linear qkv, Linear proj, float[]? relH, float[]? relW, MlpBlock mlp, int dim, int heads, int window)
+    {
+        (_norm1, _norm2, _qkv, _proj, _relPosH, _relPosW, _mlp, _dim, _heads, _window) = (norm1, norm2, qkv, proj, relH, relW, mlp, dim, heads, window);
+    }
+
+    public static ViTBlock Load(WeightBinder w, string name, ImageEncoderViTConfig c, int window)
+    {
+        int dim = c.EmbedDim, headDim = dim / c.NumHeads;
+        int span = 2 * (window > 0 ? window : c.GridSize) - 1;
+        return new ViTBlock(
+            LayerNormParams.Load(w, name + ".norm1", dim, 1e-6f),
+            LayerNormParams.Load(w, name + ".norm2", dim, 1e-6f),
+            Layers.Linear(w, name + ".attn.qkv", dim, 3 * dim, c.QkvBias),
+            Layers.Linear(w, name + ".attn.proj", dim, dim),
+            c.UseRelPos ? w.Take(name + ".attn.rel_pos_h", span, headDim) : null,
+            c.UseRelPos ? w.Take(name + ".attn.rel_pos_w", span, headDim) : null,
+            MlpBlock.Load(w, name + ".mlp", dim, c.MlpDim, gelu: true),
+            dim, c.NumHeads, window);
+    }
+
+    /// <summary>Runs the block on tokens x [h·w, dim] in place.</summary>
+    public void Forward(float[] x, int h, int w)
+    {
+        int n = h * w, dim = _dim;
+        var t = new float[n * dim];
+        x.AsSpan().CopyTo(t);
+        _norm1.Apply(t, n);
+
+        int size = _window > 0 ? _window : h;
+        int sizeW = _window > 0 ? _window : w;
+        int winRows = _window > 0 ? (h + _window - 1) / _window : 1;
+        int winCols = _window > 0 ? (w + _window - 1) / _window : 1;
+        int nWin = winRows * winCols, tokensPerWin = size * sizeW;
+        // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
+        float[] windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : t;
+        float[] attnOut = Attention(windows, nWin, tokensPerWin, size, sizeW);
+        if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
+        else VectorOps.Add(x, attnOut);
+
+        Array.Copy(x, t, x.Length);
+        _norm2.Apply(t, n);
+        VectorOps.Add(x, _mlp.Forward(t, n));
+    }
+
+    private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
+    {
+        int ws = _window, dim = _dim;
+        var windows = new float[winRows * winCols * ws * ws * dim];
+        for (int wy = 0; wy < winRows; wy++)
+            for (int wx = 0; wx < winCols; wx++)
+                for (int iy = 0; iy < ws; iy++)
+                {
+                    int y = wy * ws + iy;
+                    if (y >= h) continue;
+                    int x0 = wx * ws, count = Math.Min(ws, w - x0);
+                    if (count <= 0) continue;
+                    int dst = (((wy * winCols + wx) * ws + iy) * ws) * dim;
+                    t.AsSpan((y * w + x0) * dim, count * dim).CopyTo(windows.AsSpan(dst));
+                }
+        return windows;
+    }
+
+    /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
+    private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols)
+    {
+        int ws = _window, dim = _dim;
+        for (int wy = 0; wy < winRows; wy++)
+            for (int wx = 0; wx < winCols; wx++)
+                for (int iy = 0; iy < ws; iy++)
+                {
+                    int y = wy * ws + iy;
+                    if (y >= h) continue;
+                    int x0 = wx * ws, count = Math.Min(ws, w - x0);
+                    if (count <= 0) continue;
+                    int src = (((wy * winCols + wx) * ws + iy) * ws) * dim;
+                    VectorOps.Add(x.AsSpan((y * w + x0) * dim, count * dim), windows.AsSpan(src, count * dim));
+                }
+    }
+
+    /// <summary>Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then the output projection.</summary>
+    private float[] Attention(float[] tokens, int nWin, int n, int qh, int qw)
+    {
+        int dim = _dim, heads = _heads, hd = dim / heads, rows = nWin * n;
+        float[] qkv = _qkv.Forward(tokens, rows);
+        var merged = new float[rows * dim];
+        float scale = (float)Math.Pow(hd, -0.5);
+        // Long sequences (global blocks) are also split by query rows so both cores stay busy.
+        int chunk = n > 1024 ? 256 : n;
+        int chunks = (n + chunk - 1) / chunk;
+        Parallel.For(0, nWin * heads * chunks, task =>
+        {
+            int c = task % chunks, head = task / chunks % heads, win = task / chunks / heads;
+            int r0 = c * chunk, nr = Math.Min(chunk, n - r0);
+            var pool = ArrayPool<float>.Shared;
+            float[] q = pool.Rent(nr * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd), o = pool.Rent(nr * hd);
+            try
+            {
+                ReadOnlySpan<float> src = qkv.AsSpan(win * n * 3 * dim, n * 3 * dim);
+                AttentionMath.GatherHead(src.Slice(r0 * 3 * dim), nr, 3 * dim, head * hd, hd, q);
+                AttentionMath.GatherHead(src, n, 3 * dim, dim + head * hd, hd, k);
+                AttentionMath.GatherHead(src, n, 3 * dim, 2 * dim + head * hd, hd, v);
+                ScoreBias? bias = _relPosH is null ? null : (s, qs, rowStart, nrows, nk) => AddRelPos(s, qs, rowStart, nrows, qh, qw, hd);
+                AttentionMath.Attend(q.AsSpan(0, nr * hd), k.AsSpan(0, n * hd), v.AsSpan(0, n * hd), o.AsSpan(0, nr * hd), nr, n, hd, scale, 1f, bias, r0);
+                AttentionMath.ScatterHead(o.AsSpan(0, nr * hd), nr, dim, head * hd, hd, merged.AsSpan((win * n + r0) * dim));
+            }
+            finally
+            {
+                pool.Return(q); pool.Return(k); pool.Return(v); pool.Return(o);
+            }
+        });
+        return _proj.Forward(merged, rows);
+    }
+
+    /// <summary>
+    /// Decomposed relative positions: scores[(qy,qx),(ky,kx)] += q·Rh[qy−ky] + q·Rw[qx−kx], with the
+    /// unscaled queries. Each table is first dotted with every query (a small matrix product).
+    /// </summary>
+    private void AddRelPos(Span<float> scores, ReadOnlySpan<float> queries, int rowStart, int rows, int qh, int qw, int hd)
+    {
+        int spanH = 2 * qh - 1, spanW = 2 * qw - 1, nk = qh * qw;
+        var pool = ArrayPool<float>.Shared;
+        float[] dh = pool.Rent(rows * spanH), dw = pool.Rent(rows * spanW);
+        try
+        {
+            Gemm.MatMul(queries, _relPosH, dh, rows, hd, spanH, bTransposed: true);
+            Gemm.MatMul(queries, _relPosW, dw, rows, hd, spanW, bTransposed: true);
+            for (int i = 0; i < rows; i++)
+            {
+                int qi = rowStart + i, qy = qi / qw, qx = qi % qw;
+                Span<float> row = scores.Slice(i * nk, nk);
+                ReadOnlySpan<float> rh = dh.AsSpan(i * spanH, spanH), rw = dw.AsSpan(i * spanW, spanW);
+                for (int ky = 0; ky < qh; ky++)
+                {
+                    float bh = rh[qy - ky + qh - 1];
+                    Span<float> seg = row.Slice(ky * qw, qw);
+                    int off = qx + qw - 1;
+                    for (int kx = 0; kx < qw; kx++) seg[kx] = seg[kx] + bh + rw[off - kx];
+                }
+            }
+        }
+        finally
+        {
+            pool.Return(dh); pool.Return(dw);
+        }
+    }
+}
