@@ -1,1 +1,10 @@
-return 0;
+using System.CommandLine;
+using SegmentAnything.Cli;
+using SegmentAnything.Cli.Commands;
+
+var root = new RootCommand("sam: Segment Anything (SAM, MobileSAM, EfficientSAM) in pure C#.");
+root.Subcommands.Add(InfoCommand.Create());
+root.Subcommands.Add(EmbedCommand.Create());
+root.Subcommands.Add(SegmentCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+return CliRunner.Run(root, args);

@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using SegmentAnything.Imaging;
+using SegmentAnything.Kernels;
+
+namespace SegmentAnything.Cli.Commands;
+
+/// <summary>
+/// <c>sam bench</c>: times the image encoder and a one-point decode (with upsampling to the image
+/// size), reporting min and median of several runs and the GFLOP/s of the matrix work.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = CommonOptions.Checkpoint();
+        var model = CommonOptions.Model();
+        var image = new Option<string?>("--image", "-i") { Description = "Image to encode (default: a synthetic 1800x1200 image, the size of the notebooks' truck.jpg)." };
+        var runs = new Option<int>("--runs", "-n") { Description = "Timed encoder runs (after one warm-up).", DefaultValueFactory = _ => 3 };
+        var decodeRuns = new Option<int>("--decode-runs") { Description = "Timed decoder runs (after warm-up).", DefaultValueFactory = _ => 20 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, image, runs, decodeRuns, json };
+        cmd.SetAction(r =>
+        {
+            int n = r.GetValue(runs), nd = r.GetValue(decodeRuns);
+            if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
+            var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);
+            var sam = CommonOptions.LoadModel(r, checkpoint, model);
+            var predictor = new SamPredictor(sam);
+
+            var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
+            var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
+            var (decTimes, decFlops) = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            var report = new
+            {
+                architecture = sam.Architecture,
+                image = new[] { img.Width, img.Height },
+                threads = Environment.ProcessorCount,
+                isa = KernelInfo.Describe(),
+                encoder = Summary(encTimes, encFlops),
+                decoder = Summary(decTimes, decFlops),
+            };
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(report));
+            else
+            {
+                Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
+                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}");
+                Row("encoder", report.encoder);
+                Row("decoder", report.decoder);
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs);
+
+    private static void Row(string name, Stats s) =>
+        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}");
+
+    private static Stats Summary(List<double> times, long flops)
+    {
+        times.Sort();
+        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
+        double gflop = flops / 1e9;
+        return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count);
+    }
+
+    /// <summary>One warm-up run, then <paramref name="n"/> timed runs; returns times (ms) and FLOPs per run.</summary>
+    private static (List<double> Times, long Flops) Time(int n, Action action)
+    {
+        action();
+        var times = new List<double>();
+        long flops = 0;
+        for (int i = 0; i < n; i++)
+        {
+            long f0 = FlopCounter.Total;
+            var sw = Stopwatch.StartNew();
+            action();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+            flops = FlopCounter.Total - f0;
+        }
+        return (times, flops);
+    }
+
+    private static RgbImage Synthetic(int w, int h)
+    {
+        var img = new RgbImage(w, h);
+        for (int y = 0; y < h; y++)
+        {
+            var row = img.Row(y);
+            for (int x = 0; x < w; x++)
+            {
+                row[3 * x] = (byte)(x * 255 / w);
+                row[3 * x + 1] = (byte)(y * 255 / h);
+                row[3 * x + 2] = (byte)((x ^ y) & 255);
+            }
+        }
+        return img;
+    }
+}

@@ -1,0 +1,35 @@
+using System.Text.Json;
+using SegmentAnything.Imaging;
+
+namespace SegmentAnything.Cli;
+
+/// <summary>Writes a prediction as mask PNGs, an overlay PNG and <c>masks.json</c>.</summary>
+public static class MaskOutputs
+{
+    public static void Write(string dir, RgbImage image, string imagePath, string architecture, MaskResult result)
+    {
+        var masks = new List<bool[]>();
+        var records = new List<object>();
+        for (int i = 0; i < result.Count; i++)
+        {
+            var mask = result.Mask(i);
+            masks.Add(mask);
+            ImageIO.SaveMaskPng(mask, result.Width, result.Height, Path.Combine(dir, $"mask_{i}.png"));
+            var rle = MaskRle.ToCocoRle(mask, result.Height, result.Width);
+            records.Add(new
+            {
+                index = i,
+                score = result.Scores[i],
+                area = MaskStats.Area(mask),
+                bbox = MaskStats.BoundingBox(mask, result.Height, result.Width),
+                segmentation = new { size = new[] { result.Height, result.Width }, counts = MaskRle.CountsToString(rle.Counts) },
+            });
+        }
+        ImageIO.SavePng(Overlay.Draw(image, masks), Path.Combine(dir, "overlay.png"));
+        var doc = new { image = imagePath, width = result.Width, height = result.Height, architecture, masks = records };
+        string json = JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+        string tmp = Path.Combine(dir, "masks.json.tmp");
+        File.WriteAllText(tmp, json);
+        File.Move(tmp, Path.Combine(dir, "masks.json"), overwrite: true);
+    }
+}

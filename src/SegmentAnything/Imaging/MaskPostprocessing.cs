@@ -1,0 +1,49 @@
+namespace SegmentAnything.Imaging;
+
+/// <summary>SAM's <c>Sam.postprocess_masks</c> and the mask threshold.</summary>
+public static class MaskPostprocessing
+{
+    /// <summary>SAM's <c>mask_threshold</c>: a logit above it is inside the mask.</summary>
+    public const float MaskThreshold = 0f;
+
+    /// <summary>
+    /// Low-resolution logits [count, lowH, lowW] → logits [count, H, W] at the original size: bilinear to
+    /// imgSize × imgSize, crop to the resized image's <paramref name="inputSize"/> (dropping the padding),
+    /// bilinear to <paramref name="originalSize"/>.
+    /// </summary>
+    public static unsafe float[] Postprocess(float[] lowRes, int count, int lowH, int lowW, int imgSize,
+        (int H, int W) inputSize, (int H, int W) originalSize)
+    {
+        ArgumentNullException.ThrowIfNull(lowRes);
+        if (count <= 0 || lowH <= 0 || lowW <= 0 || imgSize <= 0)
+            throw new ArgumentException($"Invalid mask batch [{count}, {lowH}, {lowW}] or image size {imgSize}.");
+        if ((long)count * lowH * lowW != lowRes.Length)
+            throw new ArgumentException($"Low-resolution masks hold {lowRes.Length} values, not [{count}, {lowH}, {lowW}].");
+        if (inputSize.H <= 0 || inputSize.W <= 0 || inputSize.H > imgSize || inputSize.W > imgSize)
+            throw new ArgumentException($"Input size {inputSize.W}x{inputSize.H} must lie inside {imgSize}x{imgSize}.");
+        if (originalSize.H <= 0 || originalSize.W <= 0)
+            throw new ArgumentException($"Original size {originalSize.W}x{originalSize.H} must be positive.");
+
+        float[] full = TorchResize.Bilinear(lowRes, count, lowH, lowW, imgSize, imgSize);
+        var result = new float[checked((long)count * originalSize.H * originalSize.W)];
+        fixed (float* f = full)
+        fixed (float* r = result)
+            TorchResize.BilinearStrided(f, count, inputSize.H, inputSize.W, imgSize, (long)imgSize * imgSize, r, originalSize.H, originalSize.W);
+        return result;
+    }
+
+    /// <summary>logits &gt; threshold, element by element.</summary>
+    public static bool[] Threshold(ReadOnlySpan<float> logits, float threshold = MaskThreshold)
+    {
+        var mask = new bool[logits.Length];
+        for (int i = 0; i < logits.Length; i++) mask[i] = logits[i] > threshold;
+        return mask;
+    }
+
+    /// <summary>Mask <paramref name="index"/> of a batch of [count, H, W] logits, thresholded.</summary>
+    public static bool[] Threshold(ReadOnlySpan<float> logits, int index, int height, int width, float threshold = MaskThreshold)
+    {
+        int plane = checked(height * width);
+        return Threshold(logits.Slice(checked(index * plane), plane), threshold);
+    }
+}
