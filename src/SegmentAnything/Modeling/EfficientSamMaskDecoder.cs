@@ -114,20 +114,16 @@ public sealed record EfficientSamMaskDecoderConfig(
 internal sealed class EfficientSamUpscalingLayer
 {
     private const float GroupNormEps = 1e-5f;
-    private readonly float[] _weightT; // [Cout·2·2, Cin]
-    private readonly float[] _bias;
+    private readonly ConvTranspose2x2 _conv;
     private readonly float[]? _normWeight, _normBias;
 
-    public int InChannels { get; }
-    public int OutChannels { get; }
+    public int InChannels => _conv.InChannels;
+    public int OutChannels => _conv.OutChannels;
 
     public EfficientSamUpscalingLayer(WeightBinder binder, string prefix, int inChannels, int outChannels, bool groupNorm)
     {
-        (InChannels, OutChannels) = (inChannels, outChannels);
-        // PyTorch stores transposed-convolution weights as [Cin, Cout, kh, kw]; the product wants [Cout·kh·kw, Cin].
-        float[] weight = binder.Take(prefix + ".0.weight", inChannels, outChannels, 2, 2);
-        _weightT = EfficientSamOps.Transpose(weight, inChannels, outChannels * 4);
-        _bias = binder.Take(prefix + ".0.bias", outChannels);
+        _conv = new ConvTranspose2x2(binder.Take(prefix + ".0.weight", inChannels, outChannels, 2, 2), binder.Take(prefix + ".0.bias", outChannels),
+            inChannels, outChannels);
         if (groupNorm)
         {
             _normWeight = binder.Take(prefix + ".1.weight", outChannels);
@@ -139,29 +135,9 @@ internal sealed class EfficientSamUpscalingLayer
     /// <returns>[Cout, 2h, 2w].</returns>
     public float[] Forward(float[] input, int h, int w)
     {
-        int pixels = h * w, ow = 2 * w;
-        var taps = new float[OutChannels * 4 * pixels];
-        Gemm.MatMul(_weightT, input, taps, OutChannels * 4, InChannels, pixels);
-
-        var output = new float[OutChannels * 4 * pixels];
-        Parallel.For(0, OutChannels, o =>
-        {
-            float b = _bias[o];
-            for (int dy = 0; dy < 2; dy++)
-                for (int dx = 0; dx < 2; dx++)
-                {
-                    ReadOnlySpan<float> tap = taps.AsSpan(((o * 2 + dy) * 2 + dx) * pixels, pixels);
-                    Span<float> plane = output.AsSpan(o * 4 * pixels, 4 * pixels);
-                    for (int y = 0; y < h; y++)
-                    {
-                        Span<float> dst = plane.Slice((2 * y + dy) * ow, ow);
-                        ReadOnlySpan<float> srcRow = tap.Slice(y * w, w);
-                        for (int x = 0; x < w; x++) dst[2 * x + dx] = srcRow[x] + b;
-                    }
-                }
-        });
-
-        if (_normWeight is not null) GroupNormOneGroup(output, OutChannels, 4 * pixels, _normWeight, _normBias!);
+        float[] output = _conv.Forward(input, h, w);
+        int pixels = 4 * h * w;
+        if (_normWeight is not null) GroupNormOneGroup(output, OutChannels, pixels, _normWeight, _normBias!);
         Activations.Gelu(output);
         return output;
     }

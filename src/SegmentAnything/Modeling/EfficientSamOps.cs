@@ -8,27 +8,11 @@ namespace SegmentAnything.Modeling;
 /// <summary>Small vectorised element-wise helpers shared by the EfficientSAM modules.</summary>
 internal static class EfficientSamOps
 {
-    /// <summary>dst += src.</summary>
-    public static void AddInPlace(Span<float> dst, ReadOnlySpan<float> src)
-    {
-        if (src.Length < dst.Length) throw new ArgumentException("Operand too short.");
-        var vd = MemoryMarshal.Cast<float, Vector<float>>(dst);
-        var vs = MemoryMarshal.Cast<float, Vector<float>>(src[..dst.Length]);
-        for (int i = 0; i < vd.Length; i++) vd[i] += vs[i];
-        for (int i = vd.Length * Vector<float>.Count; i < dst.Length; i++) dst[i] += src[i];
-    }
-
-    /// <summary>dst = a + b.</summary>
-    public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
-    {
-        a[..dst.Length].CopyTo(dst);
-        AddInPlace(dst, b);
-    }
-
+    /// <summary>A new array a + b.</summary>
     public static float[] Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         var dst = new float[a.Length];
-        Add(a, b, dst);
+        VectorOps.Add(a, b, dst);
         return dst;
     }
 
