@@ -1,4 +1,5 @@
 using SegmentAnything.Checkpoints;
+using SegmentAnything.Imaging;
 using SegmentAnything.Tensors;
 
 namespace SegmentAnything.Modeling;
@@ -241,7 +242,7 @@ public sealed class EfficientSamPrediction
     {
         int planes = Queries * MasksPerQuery, low = LowResLogits.Shape[2];
         var (h, w) = OriginalSize;
-        float[] up = EfficientSamBicubic.Resize(LowResLogits.Data, planes, low, low, h, w);
+        float[] up = TorchResize.Bicubic(LowResLogits.Data, planes, low, low, h, w);
         return new Tensor(up, Queries, MasksPerQuery, h, w);
     }
 

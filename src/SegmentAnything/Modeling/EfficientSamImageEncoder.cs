@@ -1,4 +1,5 @@
 using SegmentAnything.Checkpoints;
+using SegmentAnything.Imaging;
 using SegmentAnything.Kernels;
 using SegmentAnything.Tensors;
 
@@ -70,7 +71,7 @@ public sealed class EfficientSamImageEncoder : IImageEncoder
     {
         // [1 + g·g, D] without the class token, as channel planes [D, g, g].
         float[] planes = EfficientSamOps.Transpose(pos.AsSpan(dim), pretrainGrid * pretrainGrid, dim);
-        float[] resized = pretrainGrid == grid ? planes : EfficientSamBicubic.Resize(planes, dim, pretrainGrid, pretrainGrid, grid, grid);
+        float[] resized = pretrainGrid == grid ? planes : TorchResize.Bicubic(planes, dim, pretrainGrid, pretrainGrid, grid, grid);
         return EfficientSamOps.Transpose(resized, dim, grid * grid);
     }
 
