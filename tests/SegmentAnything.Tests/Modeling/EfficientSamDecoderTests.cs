@@ -141,4 +141,21 @@ public class EfficientSamDecoderTests(ITestOutputHelper output)
         Assert.Contains("prompt_encoder.point_embeddings.weight", message);
         Assert.Contains("extra.weight", message);
     }
+
+    [SkippableFact]
+    public void LoadInfersVitSmallFromWidth()
+    {
+        // The ViT-T fixture with its encoder widened to ViT-S (384 wide, 1536 MLP): only shapes matter here.
+        var tensors = new Dictionary<string, CheckpointTensor>();
+        foreach (var (name, t) in EfficientSamTestSupport.StateDict.Tensors)
+        {
+            int[] shape = name.StartsWith("image_encoder.", StringComparison.Ordinal)
+                ? t.Shape.Select(d => d switch { 192 => 384, 576 => 1152, 768 => 1536, _ => d }).ToArray()
+                : t.Shape;
+            tensors[name] = CheckpointTensor.FromFloats(new float[shape.Aggregate(1, (a, b) => a * b)], shape);
+        }
+        var model = EfficientSam.Load(new StateDict(tensors, "vit_s-shaped"));
+        Assert.Equal("vit_s", model.Variant);
+        Assert.Equal((384, 6, 1536), (model.ImageEncoder.Config.EmbedDim, model.ImageEncoder.Config.NumHeads, model.ImageEncoder.Config.MlpHiddenDim));
+    }
 }
