@@ -1,0 +1,163 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using SegmentAnything.Checkpoints;
+using SegmentAnything.Kernels;
+
+namespace SegmentAnything.Modeling;
+
+/// <summary>
+/// EfficientSAM's <c>MaskDecoder</c> (efficient_sam_decoder.py): an IoU token and mask tokens join
+/// the prompt tokens in the two-way transformer; the image tokens are upscaled by transposed
+/// convolutions (GroupNorm between them, GELU after each), and each mask token's hypernetwork MLP
+/// turns it into per-pixel weights over the upscaled channels.
+/// </summary>
+public sealed class EfficientSamMaskDecoder
+{
+    private readonly float[] _iouToken;   // [1, C]
+    private readonly float[] _maskTokens; // [NumMaskTokens, C]
+    private readonly EfficientSamUpscalingLayer[] _upscaling;
+    private readonly EfficientSamMlp[] _hypernetworks;
+    private readonly EfficientSamMlp _iouHead;
+
+    public EfficientSamTwoWayTransformer Transformer { get; }
+    public int TransformerDim { get; }
+    public int NumMaskTokens { get; }
+    /// <summary>Masks returned per query in multimask mode (the official model always uses it).</summary>
+    public int NumMultimaskOutputs => NumMaskTokens > 1 ? NumMaskTokens - 1 : 1;
+
+    public EfficientSamMaskDecoder(WeightBinder binder, string prefix, EfficientSamMaskDecoderConfig config)
+    {
+        int c = config.TransformerDim;
+        TransformerDim = c;
+        NumMaskTokens = config.NumMaskTokens;
+        Transformer = new EfficientSamTwoWayTransformer(binder, prefix + ".transformer", c, config.TransformerDepth,
+            config.NumHeads, config.TransformerMlpDim, config.CrossAttentionDim);
+        _iouToken = binder.Take(prefix + ".iou_token.weight", 1, c);
+        _maskTokens = binder.Take(prefix + ".mask_tokens.weight", NumMaskTokens, c);
+
+        _upscaling = new EfficientSamUpscalingLayer[config.UpscalingDims.Length];
+        int channels = c;
+        for (int i = 0; i < _upscaling.Length; i++)
+        {
+            bool last = i == _upscaling.Length - 1;
+            _upscaling[i] = new EfficientSamUpscalingLayer(binder, $"{prefix}.final_output_upscaling_layers.{i}", channels,
+                config.UpscalingDims[i], groupNorm: !last);
+            channels = config.UpscalingDims[i];
+        }
+
+        _hypernetworks = new EfficientSamMlp[NumMaskTokens];
+        for (int i = 0; i < NumMaskTokens; i++)
+            _hypernetworks[i] = new EfficientSamMlp(binder, $"{prefix}.output_hypernetworks_mlps.{i}", c, c, channels, numLayers: 2);
+        _iouHead = new EfficientSamMlp(binder, prefix + ".iou_prediction_head", c, config.IouHeadHiddenDim, NumMaskTokens,
+            config.IouHeadLayers);
+    }
+
+    /// <summary>
+    /// Decodes one query (<c>predict_masks</c> for one batch element).
+    /// </summary>
+    /// <param name="imageTokens">The image embedding as tokens [h·w, C].</param>
+    /// <param name="imagePeTokens">The dense positional encoding as tokens [h·w, C].</param>
+    /// <param name="embeddingSize">The side h = w of the embedding grid.</param>
+    /// <param name="sparse">The prompt embeddings [nPoints, C].</param>
+    /// <returns>Mask logits for every mask token [NumMaskTokens, H, W] (H = W = embeddingSize·2^layers),
+    /// their side, and the IoU predictions [NumMaskTokens].</returns>
+    public (float[] Masks, int MaskSize, float[] Iou) PredictMasks(ReadOnlySpan<float> imageTokens, ReadOnlySpan<float> imagePeTokens,
+        int embeddingSize, ReadOnlySpan<float> sparse, int nPoints)
+    {
+        int c = TransformerDim;
+        int nOutput = 1 + NumMaskTokens;
+        int nTokens = nOutput + nPoints;
+        var tokens = new float[nTokens * c];
+        _iouToken.CopyTo(tokens, 0);
+        _maskTokens.CopyTo(tokens, c);
+        sparse.CopyTo(tokens.AsSpan(nOutput * c));
+
+        int pixels = embeddingSize * embeddingSize;
+        var (hs, src) = Transformer.Forward(imageTokens, imagePeTokens, pixels, tokens, nTokens);
+
+        float[] upscaled = EfficientSamOps.Transpose(src, pixels, c);
+        int side = embeddingSize;
+        foreach (var layer in _upscaling)
+        {
+            upscaled = layer.Forward(upscaled, side, side);
+            side *= 2;
+        }
+        int outChannels = _upscaling.Length > 0 ? _upscaling[^1].OutChannels : c;
+
+        var hyper = new float[NumMaskTokens * outChannels];
+        for (int i = 0; i < NumMaskTokens; i++)
+            _hypernetworks[i].Forward(hs.AsSpan((1 + i) * c, c), 1).CopyTo(hyper, i * outChannels);
+        var masks = new float[NumMaskTokens * side * side];
+        Gemm.MatMul(hyper, upscaled, masks, NumMaskTokens, outChannels, side * side);
+
+        float[] iou = _iouHead.Forward(hs.AsSpan(0, c), 1);
+        return (masks, side, iou);
+    }
+}
+
+/// <summary>The decoder's hyper-parameters, as inferred from a checkpoint.</summary>
+public sealed record EfficientSamMaskDecoderConfig(
+    int TransformerDim,
+    int TransformerDepth,
+    int NumHeads,
+    int TransformerMlpDim,
+    int CrossAttentionDim,
+    int NumMaskTokens,
+    int[] UpscalingDims,
+    int IouHeadLayers,
+    int IouHeadHiddenDim);
+
+/// <summary>
+/// One <c>final_output_upscaling_layers.i</c>: ConvTranspose2d(kernel 2, stride 2), GroupNorm(1, C)
+/// except after the last one, then GELU.
+/// </summary>
+internal sealed class EfficientSamUpscalingLayer
+{
+    private const float GroupNormEps = 1e-5f;
+    private readonly ConvTranspose2x2 _conv;
+    private readonly float[]? _normWeight, _normBias;
+
+    public int InChannels => _conv.InChannels;
+    public int OutChannels => _conv.OutChannels;
+
+    public EfficientSamUpscalingLayer(WeightBinder binder, string prefix, int inChannels, int outChannels, bool groupNorm)
+    {
+        _conv = new ConvTranspose2x2(binder.Take(prefix + ".0.weight", inChannels, outChannels, 2, 2), binder.Take(prefix + ".0.bias", outChannels),
+            inChannels, outChannels);
+        if (groupNorm)
+        {
+            _normWeight = binder.Take(prefix + ".1.weight", outChannels);
+            _normBias = binder.Take(prefix + ".1.bias", outChannels);
+        }
+    }
+
+    /// <param name="input">[Cin, h, w].</param>
+    /// <returns>[Cout, 2h, 2w].</returns>
+    public float[] Forward(float[] input, int h, int w)
+    {
+        float[] output = _conv.Forward(input, h, w);
+        int pixels = 4 * h * w;
+        if (_normWeight is not null) GroupNormOneGroup(output, OutChannels, pixels, _normWeight, _normBias!);
+        Activations.Gelu(output);
+        return output;
+    }
+
+    /// <summary>GroupNorm with a single group: statistics over the whole map, affine per channel.</summary>
+    private static void GroupNormOneGroup(float[] x, int channels, int pixels, float[] weight, float[] bias)
+    {
+        double mean = EfficientSamOps.Sum(x) / x.Length;
+        double variance = EfficientSamOps.SumSquaredDeviations(x, (float)mean) / x.Length;
+        double rstd = 1.0 / Math.Sqrt(variance + GroupNormEps);
+        Parallel.For(0, channels, c =>
+        {
+            float scale = (float)(rstd * weight[c]);
+            float shift = (float)(bias[c] - rstd * weight[c] * mean);
+            var plane = x.AsSpan(c * pixels, pixels);
+            var vp = MemoryMarshal.Cast<float, Vector<float>>(plane);
+            var vs = new Vector<float>(scale);
+            var vb = new Vector<float>(shift);
+            for (int i = 0; i < vp.Length; i++) vp[i] = vp[i] * vs + vb;
+            for (int i = vp.Length * Vector<float>.Count; i < plane.Length; i++) plane[i] = plane[i] * scale + shift;
+        });
+    }
+}
