@@ -24,13 +24,16 @@ public sealed class SamModel
 
     public IImageEncoder ImageEncoder { get; }
     public Sam? Sam { get; }
+
+    /// <summary>The EfficientSAM model, when <see cref="Family"/> is <see cref="ModelFamily.EfficientSam"/>.</summary>
+    public EfficientSam? EfficientSam { get; }
     public long ParameterCount { get; }
     public IReadOnlyDictionary<DType, long> StorageDTypes { get; }
     public string Source { get; }
 
-    private SamModel(ModelFamily family, string architecture, IImageEncoder encoder, Sam? sam, StateDict dict)
+    private SamModel(ModelFamily family, string architecture, IImageEncoder encoder, Sam? sam, EfficientSam? efficientSam, StateDict dict)
     {
-        (Family, Architecture, ImageEncoder, Sam, Source) = (family, architecture, encoder, sam, dict.Source);
+        (Family, Architecture, ImageEncoder, Sam, EfficientSam, Source) = (family, architecture, encoder, sam, efficientSam, dict.Source);
         ParameterCount = dict.Tensors.Values.Where(t => t.DType.IsFloating()).Sum(t => t.ElementCount);
         StorageDTypes = dict.Tensors.Values.GroupBy(t => t.DType).ToDictionary(g => g.Key, g => g.Sum(t => t.ElementCount));
     }
@@ -40,7 +43,11 @@ public sealed class SamModel
     public static SamModel FromStateDict(StateDict dict)
     {
         if (dict.Contains("prompt_encoder.invalid_points.weight") || dict.Contains("prompt_encoder.bbox_top_left_embeddings.weight"))
-            throw new CheckpointException($"{dict.Source}: EfficientSAM support is not wired in yet.");
+        {
+            var efficient = EfficientSam.Load(dict);
+            string arch = efficient.Variant switch { "vit_t" => "efficient_sam_vitt", "vit_s" => "efficient_sam_vits", _ => $"efficient_sam({efficient.ImageEncoder.Config})" };
+            return new SamModel(ModelFamily.EfficientSam, arch, efficient.ImageEncoder, null, efficient, dict);
+        }
         if (dict.Contains("image_encoder.patch_embed.proj.weight") && dict.Contains("image_encoder.blocks.0.attn.qkv.weight"))
             return LoadSam(dict, ModelFamily.SamViT, w => ImageEncoderViT.Load(w));
         if (dict.Contains("image_encoder.layers.0.blocks.0.conv1.c.weight") || dict.Keys.Any(k => k.StartsWith("image_encoder.patch_embed.seq.", StringComparison.Ordinal)))
@@ -58,7 +65,7 @@ public sealed class SamModel
         if (prompt.EmbedDim != decoder.Dim || prompt.EmbedDim != encoder.EmbeddingChannels)
             throw new CheckpointException($"{dict.Source}: widths disagree: image embedding {encoder.EmbeddingChannels}, prompt encoder {prompt.EmbedDim}, mask decoder {decoder.Dim}.");
         w.Complete(arch);
-        return new SamModel(family, arch, encoder, new Sam(encoder, prompt, decoder), dict);
+        return new SamModel(family, arch, encoder, new Sam(encoder, prompt, decoder), null, dict);
     }
 
     private static string ArchitectureName(ImageEncoderViT e, PromptEncoder p)

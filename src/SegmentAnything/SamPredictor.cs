@@ -31,8 +31,14 @@ public sealed class SamPredictor
     public void SetImage(RgbImage image, ActivationRecorder? recorder = null)
     {
         var original = (image.Height, image.Width);
-        if (_model.Family == ModelFamily.EfficientSam)
-            throw new NotSupportedException("EfficientSAM is not wired in yet.");
+        if (_model.EfficientSam is EfficientSam efficient)
+        {
+            // EfficientSAM stretches the whole image to its square input: there is no resized frame.
+            Tensor features = efficient.EncodeImage(EfficientSamPreprocess.ToInputTensor(image), recorder);
+            int s = efficient.ImageEncoder.ImageSize;
+            _embedding = new ImageEmbedding(features, original, (s, s), _model.Architecture);
+            return;
+        }
         SetResizedImage(_transform.ApplyImage(image), original, recorder);
     }
 
@@ -43,6 +49,8 @@ public sealed class SamPredictor
     public void SetResizedImage(RgbImage resized, (int H, int W) originalSize, ActivationRecorder? recorder = null)
     {
         int s = _model.ImageEncoder.ImageSize;
+        if (_model.Family == ModelFamily.EfficientSam)
+            throw new InvalidOperationException("EfficientSAM stretches the whole image; use SetImage.");
         if (Math.Max(resized.Width, resized.Height) != s || resized.Width > s || resized.Height > s)
             throw new ArgumentException($"The resized image must have a long side of {s} pixels, got {resized.Width}x{resized.Height}.");
         Tensor input = SamPreprocess.ToInputTensor(resized, s);
@@ -63,7 +71,8 @@ public sealed class SamPredictor
         if (shape[0] != e.EmbeddingChannels || shape[1] != e.EmbeddingSize || shape[2] != e.EmbeddingSize)
             throw new ArgumentException($"The embedding has shape [{string.Join(", ", shape)}], this model needs [{e.EmbeddingChannels}, {e.EmbeddingSize}, {e.EmbeddingSize}].");
         var input = embedding.InputSize;
-        if (input == (0, 0)) input = _transform.GetPreprocessShape(embedding.OriginalSize.H, embedding.OriginalSize.W);
+        if (_model.Family == ModelFamily.EfficientSam) input = (e.ImageSize, e.ImageSize);
+        else if (input == (0, 0)) input = _transform.GetPreprocessShape(embedding.OriginalSize.H, embedding.OriginalSize.W);
         _embedding = new ImageEmbedding(embedding.Embedding, embedding.OriginalSize, input, embedding.Architecture ?? _model.Architecture);
     }
 
@@ -74,6 +83,7 @@ public sealed class SamPredictor
     public MaskResult Predict(Prompt prompt, bool multimask = true, DecoderTrace? trace = null)
     {
         var emb = Embedding;
+        if (_model.EfficientSam is not null) return PredictEfficient([prompt], multimask)[0];
         var sam = _model.Sam!;
         prompt.Validate(emb.OriginalSize, sam.PromptEncoder.MaskInputSize);
         float[] points = prompt.PointCount > 0 ? _transform.ApplyCoords(prompt.Points!.AsSpan(0, 2 * prompt.PointCount), emb.OriginalSize) : [];
@@ -87,9 +97,70 @@ public sealed class SamPredictor
     /// <summary>Predicts many prompts (e.g. boxes or point sets) against the same image, like <c>predict_torch</c>.</summary>
     public MaskResult[] PredictBatch(IReadOnlyList<Prompt> prompts, bool multimask = true, DecoderTrace? trace = null)
     {
+        if (_model.EfficientSam is not null) return PredictEfficient(prompts, multimask);
         var results = new MaskResult[prompts.Count];
         for (int i = 0; i < prompts.Count; i++) results[i] = Predict(prompts[i], multimask, trace);
         return results;
+    }
+
+    /// <summary>
+    /// EfficientSAM answers several queries in one call; each prompt is a query. A box becomes two
+    /// points labelled 2 and 3 after the prompt's points. Its decoder always predicts three masks:
+    /// all three with <paramref name="multimask"/>, otherwise the one with the highest predicted IoU.
+    /// </summary>
+    private MaskResult[] PredictEfficient(IReadOnlyList<Prompt> prompts, bool multimask)
+    {
+        var emb = Embedding;
+        var efficient = _model.EfficientSam!;
+        if (prompts.Count == 0) throw new ArgumentException("At least one prompt is needed.");
+        var queries = new List<(float[] Points, int[] Labels)>();
+        foreach (var p in prompts)
+        {
+            p.Validate(emb.OriginalSize, 0);
+            if (p.MaskInput is not null) throw new ArgumentException("EfficientSAM does not take a mask input.");
+            var pts = (p.Points ?? []).Take(2 * p.PointCount).ToList();
+            var labels = (p.Labels ?? []).ToList();
+            if (p.Box is { } box)
+            {
+                pts.AddRange(box);
+                labels.AddRange([2, 3]);
+            }
+            queries.Add((pts.ToArray(), labels.ToArray()));
+        }
+        int n = queries.Max(q => q.Labels.Length);
+        var points = new float[queries.Count, n, 2];
+        var labelGrid = new int[queries.Count, n];
+        for (int q = 0; q < queries.Count; q++)
+            for (int i = 0; i < n; i++)
+            {
+                bool real = i < queries[q].Labels.Length;
+                points[q, i, 0] = real ? queries[q].Points[2 * i] : -1;
+                points[q, i, 1] = real ? queries[q].Points[2 * i + 1] : -1;
+                labelGrid[q, i] = real ? queries[q].Labels[i] : -1;
+            }
+        var pred = efficient.Predict(emb.Embedding, points, labelGrid, emb.OriginalSize);
+        var up = pred.UpscaledLogits().Data;
+        int m = pred.MasksPerQuery, low = pred.LowResLogits.Shape[^1], lowPlane = low * low;
+        var (h, w) = emb.OriginalSize;
+        var results = new MaskResult[queries.Count];
+        for (int q = 0; q < queries.Count; q++)
+        {
+            float[] iou = pred.Iou.Data.AsSpan(q * m, m).ToArray();
+            int[] pick = multimask ? Enumerable.Range(0, m).ToArray() : [ArgMax(iou)];
+            results[q] = new MaskResult(pick.Length, h, w,
+                pick.Select(i => iou[i]).ToArray(),
+                pick.SelectMany(i => up.AsSpan((q * m + i) * h * w, h * w).ToArray()).ToArray(),
+                pick.SelectMany(i => pred.LowResLogits.Data.AsSpan((q * m + i) * lowPlane, lowPlane).ToArray()).ToArray(),
+                low, low) { InclusiveThreshold = true };
+        }
+        return results;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
     }
 
     /// <summary>Decodes coordinates already mapped into the resized input frame.</summary>

@@ -37,6 +37,7 @@ internal sealed unsafe class GemmDriver
         _nr = GemmIsaInfo.Nr(isa);
         _mc = _mr * (int.TryParse(Environment.GetEnvironmentVariable("SAM_MCP"), out var mcp) ? mcp : 12);
         (_m, _n, _k, _a, _b, _ldc, _alpha, _accumulate) = (m, n, k, a, b, ldc, alpha, accumulate);
+        FlopCounter.Add(m, n, k);
         _prepackedB = prepackedB;
         _c = c;
         _rowBias = rowBias;

@@ -87,23 +87,3 @@ public class MaskPostprocessingTests(ITestOutputHelper output)
         Assert.Equal(0, mismatches);
     }
 }
-
-public class MaskPostprocessingTimingTests(ITestOutputHelper output)
-{
-    [Fact]
-    public void ThreeMasksTo1800x1200()
-    {
-        var low = new float[3 * 256 * 256];
-        var rnd = new Random(4);
-        for (int i = 0; i < low.Length; i++) low[i] = (float)rnd.NextDouble() - 0.5f;
-        double best = double.MaxValue;
-        for (int i = 0; i < 6; i++)
-        {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            var up = MaskPostprocessing.Postprocess(low, 3, 256, 256, 1024, (683, 1024), (1200, 1800));
-            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
-            Assert.Equal(3 * 1200 * 1800, up.Length);
-        }
-        output.WriteLine($"postprocess 3 x 256^2 -> 1200x1800: best of 6 {best:F1} ms");
-    }
-}

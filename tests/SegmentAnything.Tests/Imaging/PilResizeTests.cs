@@ -68,20 +68,6 @@ public class PilResizeTests(ITestOutputHelper output)
         Assert.Equal((int)Math.Round(expected1), r.Pixels[3]);
     }
 
-    [Fact]
-    public void ResizeIsFastEnough()
-    {
-        var img = Random(1800, 1200, 3);
-        double best = double.MaxValue;
-        for (int i = 0; i < 8; i++)
-        {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            PilResize.Bilinear(img, 1024, 683);
-            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
-        }
-        output.WriteLine($"1800x1200 -> 1024x683: best of 8 {best:F1} ms");
-    }
-
     internal static RgbImage Random(int w, int h, int seed)
     {
         var img = new RgbImage(w, h);
