@@ -6,7 +6,7 @@ namespace SegmentAnything.Cli;
 /// <summary>Writes a prediction as mask PNGs, an overlay PNG and <c>masks.json</c>.</summary>
 public static class MaskOutputs
 {
-    public static void Write(string dir, RgbImage image, string imagePath, string architecture, MaskResult result)
+    public static void Write(string dir, RgbImage image, string imagePath, string architecture, MaskResult result, Prompt? prompt = null)
     {
         var masks = new List<bool[]>();
         var records = new List<object>();
@@ -21,15 +21,20 @@ public static class MaskOutputs
                 index = i,
                 score = result.Scores[i],
                 area = MaskStats.Area(mask),
-                bbox = MaskStats.BoundingBox(mask, result.Height, result.Width),
+                bbox = BoxArray(MaskStats.BoundingBox(mask, result.Height, result.Width)),
                 segmentation = new { size = new[] { result.Height, result.Width }, counts = MaskRle.CountsToString(rle.Counts) },
             });
         }
-        ImageIO.SavePng(Overlay.Draw(image, masks), Path.Combine(dir, "overlay.png"));
+        var points = new List<OverlayPoint>();
+        for (int i = 0; i < (prompt?.PointCount ?? 0); i++) points.Add(new OverlayPoint(prompt!.Points![2 * i], prompt.Points[2 * i + 1], prompt.Labels![i] != 0));
+        OverlayBox[] boxes = prompt?.Box is { } b ? [new OverlayBox(b[0], b[1], b[2], b[3])] : [];
+        ImageIO.SavePng(Overlay.Draw(image, masks, points, boxes), Path.Combine(dir, "overlay.png"));
         var doc = new { image = imagePath, width = result.Width, height = result.Height, architecture, masks = records };
-        string json = JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+        string json = JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         string tmp = Path.Combine(dir, "masks.json.tmp");
         File.WriteAllText(tmp, json);
         File.Move(tmp, Path.Combine(dir, "masks.json"), overwrite: true);
     }
+
+    private static int[] BoxArray((int X, int Y, int W, int H) b) => [b.X, b.Y, b.W, b.H];
 }

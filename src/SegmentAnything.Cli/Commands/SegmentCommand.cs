@@ -54,7 +54,7 @@ public static class SegmentCommand
             var result = predictor.Predict(prompt, r.GetValue(multimask));
             string outDir = r.GetValue(output)!;
             Directory.CreateDirectory(outDir);
-            MaskOutputs.Write(outDir, img, imagePath, sam.Architecture, result);
+            MaskOutputs.Write(outDir, img, imagePath, sam.Architecture, result, prompt);
             if (r.GetValue(logits) is string logitsPath)
             {
                 if (Path.GetDirectoryName(Path.GetFullPath(logitsPath)) is string dir) Directory.CreateDirectory(dir);
