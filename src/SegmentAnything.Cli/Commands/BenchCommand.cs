@@ -23,6 +23,7 @@ public static class BenchCommand
         var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, image, runs, decodeRuns, json };
         cmd.SetAction(r =>
         {
+            CommonOptions.CheckModelChoice(r, checkpoint, model);
             int n = r.GetValue(runs), nd = r.GetValue(decodeRuns);
             if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
             var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);

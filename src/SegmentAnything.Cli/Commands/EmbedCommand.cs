@@ -15,6 +15,7 @@ public static class EmbedCommand
         var cmd = new Command("embed", "Compute an image embedding and save it for later prompts.") { image, checkpoint, model, output };
         cmd.SetAction(r =>
         {
+            CommonOptions.CheckModelChoice(r, checkpoint, model);
             var img = ImageIO.Load(CommonOptions.ExistingFile(r.GetValue(image)!, "image"));
             var sam = CommonOptions.LoadModel(r, checkpoint, model);
             var predictor = new SamPredictor(sam);

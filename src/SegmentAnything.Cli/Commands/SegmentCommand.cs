@@ -28,6 +28,7 @@ public static class SegmentCommand
         };
         cmd.SetAction(r =>
         {
+            CommonOptions.CheckModelChoice(r, checkpoint, model);
             string imagePath = CommonOptions.ExistingFile(r.GetValue(image)!, "image");
             var parsedPoints = (r.GetValue(points) ?? []).Select(PromptParsing.ParsePoint).ToList();
             float[]? boxValues = r.GetValue(box) is string b ? PromptParsing.ParseBox(b) : null;
