@@ -111,7 +111,8 @@ public static class TorchZipReader
         foreach (long d in t.Shape) count *= d; // validated: fits an array
         if (count != t.Storage.Numel || count * 4 != entry.Length || entry.CompressedLength != entry.Length || entry.Length > archiveBytes) return null;
         if (!IsContiguous(t.Shape, t.Strides)) return null;
-        var floats = new float[count];
+        // Every element is overwritten by the read below (or we throw), so skip zeroing gigabytes.
+        var floats = GC.AllocateUninitializedArray<float>((int)count);
         try
         {
             using var s = entry.Open();
