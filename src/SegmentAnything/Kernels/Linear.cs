@@ -1,38 +1,40 @@
 namespace SegmentAnything.Kernels;
 
 /// <summary>
-/// nn.Linear: y[rows, out] = x[rows, in] · Wᵀ + b. The weight is kept transposed ([in, out]) so the
-/// product streams contiguous memory; the layout is private to the kernels.
+/// nn.Linear: y[rows, out] = x[rows, in] · Wᵀ + b. The weight is packed once into the GEMM's panel
+/// layout, so each forward only packs the activations; the bias is added in the GEMM's store.
 /// </summary>
 public sealed class Linear
 {
     public int InFeatures { get; }
     public int OutFeatures { get; }
-    private readonly float[] _weightT;
+    private readonly PackedMatrix _weight;
     private readonly float[]? _bias;
 
     /// <param name="weight">PyTorch layout [out, in].</param>
     public Linear(float[] weight, float[]? bias, int inFeatures, int outFeatures)
     {
-        if (weight.Length != inFeatures * outFeatures) throw new ArgumentException("Linear weight has the wrong size.");
+        ArgumentNullException.ThrowIfNull(weight);
+        if (inFeatures < 0 || outFeatures < 0) throw new ArgumentException("Negative Linear size.");
+        if (weight.Length != (long)inFeatures * outFeatures) throw new ArgumentException("Linear weight has the wrong size.");
         if (bias is not null && bias.Length != outFeatures) throw new ArgumentException("Linear bias has the wrong size.");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        _weightT = new float[weight.Length];
-        for (int o = 0; o < outFeatures; o++)
-            for (int i = 0; i < inFeatures; i++) _weightT[i * outFeatures + o] = weight[o * inFeatures + i];
+        _weight = Gemm.PackB(weight, inFeatures, outFeatures, inFeatures, bTransposed: true);
         _bias = bias;
     }
 
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int rows)
     {
-        if (_bias is null) Gemm.MatMul(x, _weightT, y, rows, InFeatures, OutFeatures);
-        else
-        {
-            for (int r = 0; r < rows; r++) _bias.CopyTo(y.Slice(r * OutFeatures, OutFeatures));
-            Gemm.MatMul(x, _weightT, y, rows, InFeatures, OutFeatures, accumulate: true);
-        }
+        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (x.Length < (long)rows * InFeatures) throw new ArgumentException("Linear input too small.");
+        if (y.Length < (long)rows * OutFeatures) throw new ArgumentException("Linear output too small.");
+        Gemm.MatMul(rows, x, InFeatures, false, _weight, y, OutFeatures, _bias);
     }
+
+    /// <summary>Strided form: input rows every <paramref name="ldx"/> floats, output rows every <paramref name="ldy"/>.</summary>
+    public void Forward(ReadOnlySpan<float> x, int ldx, Span<float> y, int ldy, int rows, bool accumulate = false) =>
+        Gemm.MatMul(rows, x, ldx, false, _weight, y, ldy, accumulate ? default : _bias, 1f, accumulate);
 
     public float[] Forward(ReadOnlySpan<float> x, int rows)
     {
