@@ -25,7 +25,7 @@ public sealed class MaskDecoder
     private MaskDecoder(WeightBinder w, string p)
     {
         var d = w.Dict;
-        Dim = d.Get(p + "iou_token.weight")?.Shape[^1] ?? throw new CheckpointException($"{d.Source}: no {p}iou_token.weight; not a SAM mask decoder.");
+        Dim = d.Get(p + "iou_token.weight")?.Shape[^1] ?? d.Get(p + "transformer.norm_final_attn.weight")?.Shape[0] ?? throw new CheckpointException($"{d.Source}: no {p}iou_token.weight; not a SAM mask decoder.");
         NumMaskTokens = d.Get(p + "mask_tokens.weight")?.Shape[0] ?? 4;
         int dim = Dim;
         _transformer = TwoWayTransformer.Load(w, p + "transformer.", dim);
