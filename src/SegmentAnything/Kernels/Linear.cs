@@ -8,8 +8,10 @@ public sealed class Linear
 {
     public int InFeatures { get; }
     public int OutFeatures { get; }
-    private readonly PackedMatrix _weight;
+    private readonly PackedMatrix? _weight;
     private readonly float[]? _bias;
+    /// <summary>Set when the weight came from an int8 checkpoint and dynamic int8 execution is on.</summary>
+    private readonly Int8Linear? _int8;
 
     /// <param name="weight">PyTorch layout [out, in].</param>
     public Linear(float[] weight, float[]? bias, int inFeatures, int outFeatures)
@@ -20,7 +22,8 @@ public sealed class Linear
         if (bias is not null && bias.Length != outFeatures) throw new ArgumentException("Linear bias has the wrong size.");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        _weight = Gemm.PackB(weight, inFeatures, outFeatures, inFeatures, bTransposed: true);
+        _int8 = Int8Linear.ForWeight(weight, inFeatures, outFeatures);
+        if (_int8 is null) _weight = Gemm.PackB(weight, inFeatures, outFeatures, inFeatures, bTransposed: true);
         _bias = bias;
     }
 
@@ -29,12 +32,16 @@ public sealed class Linear
         if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows));
         if (x.Length < (long)rows * InFeatures) throw new ArgumentException("Linear input too small.");
         if (y.Length < (long)rows * OutFeatures) throw new ArgumentException("Linear output too small.");
-        Gemm.MatMul(rows, x, InFeatures, false, _weight, y, OutFeatures, _bias);
+        if (_int8 is not null) _int8.Forward(x, InFeatures, y, OutFeatures, rows, _bias, accumulate: false);
+        else Gemm.MatMul(rows, x, InFeatures, false, _weight!, y, OutFeatures, _bias);
     }
 
     /// <summary>Strided form: input rows every <paramref name="ldx"/> floats, output rows every <paramref name="ldy"/>.</summary>
-    public void Forward(ReadOnlySpan<float> x, int ldx, Span<float> y, int ldy, int rows, bool accumulate = false) =>
-        Gemm.MatMul(rows, x, ldx, false, _weight, y, ldy, accumulate ? default : _bias, 1f, accumulate);
+    public void Forward(ReadOnlySpan<float> x, int ldx, Span<float> y, int ldy, int rows, bool accumulate = false)
+    {
+        if (_int8 is not null) _int8.Forward(x, ldx, y, ldy, rows, _bias, accumulate);
+        else Gemm.MatMul(rows, x, ldx, false, _weight!, y, ldy, accumulate ? default : _bias, 1f, accumulate);
+    }
 
     public float[] Forward(ReadOnlySpan<float> x, int rows)
     {
