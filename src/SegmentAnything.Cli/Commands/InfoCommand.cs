@@ -25,6 +25,7 @@ public static class InfoCommand
             Console.WriteLine($"tensors:       {dict.Tensors.Count}");
             foreach (var (dtype, count) in model.StorageDTypes.OrderBy(kv => kv.Key))
                 Console.WriteLine($"  {dtype.ToString().ToLowerInvariant() + ":",-22} {count,14:N0} elements");
+            InfoCompression.Print(file);
             return 0;
         });
         return cmd;

@@ -13,7 +13,8 @@ public static class CheckpointReader
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
             var st = SafeTensors.Read(path);
-            return new StateDict(st.Tensors, path);
+            // int8 checkpoints written by `sam compress` are dequantised here; other files pass through unchanged.
+            return Compression.CompressedCheckpoint.ToStateDict(st, path);
         }
         throw CheckpointFormat.Unsupported(kind, path);
     }
