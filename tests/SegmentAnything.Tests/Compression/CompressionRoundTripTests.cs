@@ -62,6 +62,21 @@ public class CompressionRoundTripTests
     }
 
     [SkippableFact]
+    public void Dynamic_int8_encoder_agrees_with_float32()
+    {
+        var reference = SamModel.Load(Fixtures.Path_(Shapes));
+        var previous = Int8Linear.Execution;
+        try
+        {
+            Int8Linear.Execution = Int8Execution.Dynamic;
+            var model = SamModel.Load(Compress(CompressionScheme.Int8, out _));
+            var agreement = ModelEvaluator.Agreement(model, reference, [ImageIO.Load(Fixtures.Path_("scenes/scene1.png"))], grid: 3);
+            Assert.InRange(agreement.MIoU, 0.9, 1.0);
+        }
+        finally { Int8Linear.Execution = previous; }
+    }
+
+    [SkippableFact]
     public void File_sizes_shrink_as_the_scheme_promises()
     {
         string f32 = Compress(CompressionScheme.Float32, out var r32);
