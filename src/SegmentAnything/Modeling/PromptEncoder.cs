@@ -85,6 +85,26 @@ public sealed class PromptEncoder
         return outp;
     }
 
+    /// <summary>
+    /// Sparse embeddings [count, 2, dim] of single positive points (interleaved x, y in the resized input
+    /// frame, float64 as the automatic mask generator passes them): each point and the padding point.
+    /// The pixel-centre shift and normalisation happen in float64 before the float32 encoding, as there.
+    /// </summary>
+    public float[] EmbedPositivePoints(ReadOnlySpan<double> pointsXY)
+    {
+        if (pointsXY.Length % 2 != 0) throw new ArgumentException("Points must come in (x, y) pairs.");
+        int count = pointsXY.Length / 2, dim = EmbedDim;
+        var outp = new float[count * 2 * dim];
+        for (int i = 0; i < count; i++)
+        {
+            Span<float> row = outp.AsSpan(2 * i * dim, dim);
+            _pe.EncodeNormalized((float)((pointsXY[2 * i] + 0.5) / InputImageSize), (float)((pointsXY[2 * i + 1] + 0.5) / InputImageSize), row);
+            VectorOps.Add(row, _pointEmbeddings[1]);
+            _notAPoint.CopyTo(outp.AsSpan((2 * i + 1) * dim, dim));
+        }
+        return outp;
+    }
+
     /// <summary>Dense embedding [dim, h, w] of a low-res mask [4h, 4w] of logits, or the learned no-mask embedding.</summary>
     public float[] EmbedDense(ReadOnlySpan<float> maskInput)
     {
@@ -117,7 +137,7 @@ internal sealed class PositionEmbeddingRandom(float[] gaussian)
     /// <summary>Encodes a point given in pixels of an image of size (h, w) into [2·feats] (sines then cosines).</summary>
     public void Encode(float x, float y, int h, int w, Span<float> dst) => EncodeNormalized(x / w, y / h, dst);
 
-    private void EncodeNormalized(float x, float y, Span<float> dst)
+    internal void EncodeNormalized(float x, float y, Span<float> dst)
     {
         float cx = 2 * x - 1, cy = 2 * y - 1;
         for (int j = 0; j < _feats; j++)

@@ -8,7 +8,7 @@ namespace SegmentAnything.Modeling;
 /// The official two-way transformer of the mask decoder: prompt tokens and image tokens attend to
 /// each other for <c>depth</c> blocks, then the tokens attend to the image once more.
 /// </summary>
-internal sealed class TwoWayTransformer
+internal sealed partial class TwoWayTransformer
 {
     private readonly TwoWayAttentionBlock[] _layers;
     private readonly DecoderAttention _finalAttn;
@@ -53,7 +53,7 @@ internal sealed class TwoWayTransformer
 }
 
 /// <summary>TwoWayAttentionBlock: self-attention of tokens, token→image, MLP, image→token attention.</summary>
-internal sealed class TwoWayAttentionBlock
+internal sealed partial class TwoWayAttentionBlock
 {
     private readonly DecoderAttention _self, _tokenToImage, _imageToToken;
     private readonly LayerNormParams _n1, _n2, _n3, _n4;
@@ -105,7 +105,7 @@ internal sealed class TwoWayAttentionBlock
 }
 
 /// <summary>The decoder's Attention: projections to an internal width (dim / downsample rate), multi-head attention, output projection.</summary>
-internal sealed class DecoderAttention
+internal sealed partial class DecoderAttention
 {
     private readonly Linear _q, _k, _v, _out;
     private readonly int _heads, _internal;
