@@ -7,4 +7,5 @@ root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(SegmentCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(AutoCommand.Create());
 return CliRunner.Run(root, args);
