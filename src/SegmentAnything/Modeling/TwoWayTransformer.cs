@@ -121,7 +121,10 @@ internal sealed partial class DecoderAttention
         if (internalDim <= 0 || internalDim % heads != 0)
             throw new CheckpointException($"{w.Dict.Source}: {p}.q_proj width {internalDim} is not divisible by {heads} heads.");
         return new DecoderAttention(Layers.Linear(w, p + ".q_proj", dim, internalDim), Layers.Linear(w, p + ".k_proj", dim, internalDim),
-            Layers.Linear(w, p + ".v_proj", dim, internalDim), Layers.Linear(w, p + ".out_proj", internalDim, dim), heads, internalDim);
+            Layers.Linear(w, p + ".v_proj", dim, internalDim), Layers.Linear(w, p + ".out_proj", internalDim, dim), heads, internalDim)
+        {
+            Raw = RawWeights.Load(w, p, dim, internalDim),
+        };
     }
 
     public float[] Forward(float[] q, float[] k, float[] v, int nq, int nk)

@@ -48,8 +48,7 @@ internal sealed partial class TwoWayTransformer
         for (int p = 0; p < prompts; p++)
         {
             VectorOps.Add(keys![p], ctx.Pos, kpe);
-            float[] kp = _finalAttn.K.Forward(kpe, nk), vp = _finalAttn.V.Forward(keys[p], nk);
-            _finalAttn.Attend(qp.AsSpan(p * nq * _finalAttn.InternalDim), kp, vp, merged.AsSpan(p * nq * _finalAttn.InternalDim), nq, nk);
+            _finalAttn.AttendToImage(qp.AsSpan(p * nq * _finalAttn.InternalDim), kpe, keys[p], merged.AsSpan(p * nq * _finalAttn.InternalDim), nq, nk);
         }
         float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
         VectorOps.Add(attn, queries);
@@ -87,15 +86,12 @@ internal sealed partial class TwoWayAttentionBlock
         var kpes = new float[prompts][];
         for (int p = 0; p < prompts; p++)
         {
-            float[] kp, vp;
-            if (keys is null) (kp, vp) = (ctx.FirstKeysK, ctx.FirstKeysV);
+            if (keys is null) _tokenToImage.Attend(qp.AsSpan(p * nq * id), ctx.FirstKeysK, ctx.FirstKeysV, merged.AsSpan(p * nq * id), nq, nk);
             else
             {
                 kpes[p] = Sum(keys[p], ctx.Pos);
-                kp = _tokenToImage.K.Forward(kpes[p], nk);
-                vp = _tokenToImage.V.Forward(keys[p], nk);
+                _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
             }
-            _tokenToImage.Attend(qp.AsSpan(p * nq * id), kp, vp, merged.AsSpan(p * nq * id), nq, nk);
         }
         queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
         _n2.Apply(queries, rows);
@@ -108,12 +104,10 @@ internal sealed partial class TwoWayAttentionBlock
         float[] qpe = Sum(queries, queryPe);
         float[] tk = _imageToToken.K.Forward(qpe, rows), tv = _imageToToken.V.Forward(queries, rows);
         var newKeys = new float[prompts][];
-        var m2 = new float[nk * jd];
         for (int p = 0; p < prompts; p++)
         {
-            float[] iq = keys is null ? ctx.FirstImageQ : _imageToToken.Q.Forward(kpes[p], nk);
-            _imageToToken.Attend(iq, tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), m2, nk, nq);
-            float[] outp = _imageToToken.Out.Forward(m2, nk);
+            float[] outp = _imageToToken.ImageAttendsTokens(keys is null ? ctx.FirstImageQ : null, keys is null ? null : kpes[p],
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim);
             VectorOps.Add(outp, keys is null ? ctx.Src : keys[p]);
             _n4.Apply(outp, nk);
             newKeys[p] = outp;
@@ -157,5 +151,98 @@ internal sealed partial class DecoderAttention
             Attend(qp.AsSpan(o), kp.AsSpan(o), vp.AsSpan(o), merged.AsSpan(o), n, n);
         }
         return _out.Forward(merged, rows);
+    }
+}
+
+/// <summary>The attention's projection weights as stored ([out, in]), for products reassociated around the image tokens.</summary>
+internal sealed record RawWeights(float[] Wq, float[] Bq, float[] Wk, float[] Bk, float[] Wv, float[] Bv, float[] Wo, float[] Bo)
+{
+    public static RawWeights Load(Checkpoints.WeightBinder w, string p, int dim, int id) => new(
+        w.Take(p + ".q_proj.weight", id, dim), w.Take(p + ".q_proj.bias", id),
+        w.Take(p + ".k_proj.weight", id, dim), w.Take(p + ".k_proj.bias", id),
+        w.Take(p + ".v_proj.weight", id, dim), w.Take(p + ".v_proj.bias", id),
+        w.Take(p + ".out_proj.weight", dim, id), w.Take(p + ".out_proj.bias", dim));
+}
+
+internal sealed partial class DecoderAttention
+{
+    public RawWeights? Raw { get; init; }
+
+    /// <summary>
+    /// A prompt's few tokens attending to the image tokens without projecting the image: the scores
+    /// (q·Wk)·(keys+pe)ᵀ + q·bk and the output (P·keys)·Wvᵀ + rowsum(P)·bv are the official products
+    /// reassociated, so the work per prompt scales with its tokens instead of the image's projections.
+    /// <paramref name="qp"/> [nq, internal] projected queries; writes merged heads [nq, internal].
+    /// </summary>
+    public void AttendToImage(ReadOnlySpan<float> qp, float[] kpe, float[] keys, Span<float> merged, int nq, int nk)
+    {
+        var r = Raw!;
+        int hd = _internal / _heads, dim = kpe.Length / nk, rows = _heads * nq;
+        var qk = new float[rows * dim];
+        Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
+        var scores = new float[rows * nk];
+        Gemm.MatMul(qk, kpe, scores, rows, dim, nk, bTransposed: true);
+        float divisor = MathF.Sqrt(hd);
+        for (int h = 0; h < _heads; h++)
+            for (int i = 0; i < nq; i++)
+            {
+                float bias = 0;
+                for (int c = 0; c < hd; c++) bias += qp[i * _internal + h * hd + c] * r.Bk[h * hd + c];
+                Span<float> row = scores.AsSpan((h * nq + i) * nk, nk);
+                for (int j = 0; j < nk; j++) row[j] = (row[j] + bias) / divisor;
+            }
+        Normalization.Softmax(scores, rows, nk);
+        var pk = new float[rows * dim];
+        Gemm.MatMul(scores, keys, pk, rows, nk, dim);
+        Gemm.MatMulBatched(_heads, nq, hd, dim, pk, dim, nq * dim, false, r.Wv, dim, hd * dim, true, merged, _internal, hd);
+        for (int h = 0; h < _heads; h++)
+            for (int i = 0; i < nq; i++)
+            {
+                float sum = 0;
+                foreach (float v in scores.AsSpan((h * nq + i) * nk, nk)) sum += v;
+                Span<float> o = merged.Slice(i * _internal + h * hd, hd);
+                for (int c = 0; c < hd; c++) o[c] += sum * r.Bv[h * hd + c];
+            }
+    }
+
+    /// <summary>
+    /// Image tokens attending to a prompt's tokens, output projection included: scores from the
+    /// projected image queries <paramref name="imageQ"/> when given (shared by all prompts), else
+    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo. Returns [nk, dim].
+    /// </summary>
+    public float[] ImageAttendsTokens(float[]? imageQ, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim)
+    {
+        var r = Raw!;
+        int hd = _internal / _heads, cols = _heads * nq;
+        var scores = new float[nk * cols];
+        if (imageQ is not null)
+            Gemm.MatMulBatched(_heads, nk, nq, hd, imageQ, _internal, hd, false, tk, _internal, hd, true, scores, cols, nq);
+        else
+        {
+            var gt = new float[cols * dim];
+            Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
+            Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
+            var colBias = new float[cols];
+            for (int h = 0; h < _heads; h++)
+                for (int i = 0; i < nq; i++)
+                {
+                    float b = 0;
+                    for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
+                    colBias[h * nq + i] = b;
+                }
+            for (int j = 0; j < nk; j++)
+            {
+                Span<float> row = scores.AsSpan(j * cols, cols);
+                VectorOps.Add(row, colBias);
+            }
+        }
+        VectorOps.Scale(scores, 1f / MathF.Sqrt(hd));
+        Normalization.Softmax(scores, nk * _heads, nq);
+        var u = new float[cols * dim];
+        Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
+        var outp = new float[nk * dim];
+        Gemm.MatMul(scores, u, outp, nk, cols, dim);
+        for (int j = 0; j < nk; j++) VectorOps.Add(outp.AsSpan(j * dim, dim), r.Bo);
+        return outp;
     }
 }
