@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using SegmentAnything.Checkpoints;
 using SegmentAnything.Imaging;
 using SegmentAnything.Kernels;
 
@@ -19,15 +20,18 @@ public static class BenchCommand
         var image = new Option<string?>("--image", "-i") { Description = "Image to encode (default: a synthetic 1800x1200 image, the size of the notebooks' truck.jpg)." };
         var runs = new Option<int>("--runs", "-n") { Description = "Timed encoder runs (after one warm-up).", DefaultValueFactory = _ => 3 };
         var decodeRuns = new Option<int>("--decode-runs") { Description = "Timed decoder runs (after warm-up).", DefaultValueFactory = _ => 20 };
+        var arch = new Option<string?>("--arch") { Description = $"Benchmark a synthetic model with random weights instead of a checkpoint: {string.Join(", ", SyntheticCheckpoints.Architectures.Keys)}." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, image, runs, decodeRuns, json };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, json };
         cmd.SetAction(r =>
         {
-            CommonOptions.CheckModelChoice(r, checkpoint, model);
+            string? synthetic = r.GetValue(arch);
+            if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
+            else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
             int n = r.GetValue(runs), nd = r.GetValue(decodeRuns);
             if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
             var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);
-            var sam = CommonOptions.LoadModel(r, checkpoint, model);
+            var sam = synthetic is null ? CommonOptions.LoadModel(r, checkpoint, model) : SamModel.FromStateDict(SyntheticCheckpoints.Create(synthetic));
             var predictor = new SamPredictor(sam);
 
             var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
