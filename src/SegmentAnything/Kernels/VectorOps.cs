@@ -33,4 +33,14 @@ public static class VectorOps
         for (int i = 0; i < vx.Length; i++) vx[i] *= s;
         for (int i = vx.Length * Vector<float>.Count; i < x.Length; i++) x[i] *= s;
     }
+
+    /// <summary>x[i] = (x[i] + s) + y[i], in that order (the official broadcast adds).</summary>
+    public static void AddBiasThenVector(Span<float> x, float s, ReadOnlySpan<float> y)
+    {
+        var vs = new Vector<float>(s);
+        var vx = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var vy = MemoryMarshal.Cast<float, Vector<float>>(y[..x.Length]);
+        for (int i = 0; i < vx.Length; i++) vx[i] = vx[i] + vs + vy[i];
+        for (int i = vx.Length * Vector<float>.Count; i < x.Length; i++) x[i] = x[i] + s + y[i];
+    }
 }
