@@ -63,36 +63,29 @@ internal sealed class ViTBlock
 
     private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
     {
-        int ws = _window, dim = _dim;
-        var windows = new float[winRows * winCols * ws * ws * dim];
-        for (int wy = 0; wy < winRows; wy++)
-            for (int wx = 0; wx < winCols; wx++)
-                for (int iy = 0; iy < ws; iy++)
-                {
-                    int y = wy * ws + iy;
-                    if (y >= h) continue;
-                    int x0 = wx * ws, count = Math.Min(ws, w - x0);
-                    if (count <= 0) continue;
-                    int dst = (((wy * winCols + wx) * ws + iy) * ws) * dim;
-                    t.AsSpan((y * w + x0) * dim, count * dim).CopyTo(windows.AsSpan(dst));
-                }
+        var windows = new float[winRows * winCols * _window * _window * _dim];
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => t.AsSpan(image, length).CopyTo(windows.AsSpan(window)));
         return windows;
     }
 
     /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
-    private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols)
+    private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols) =>
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => VectorOps.Add(x.AsSpan(image, length), windows.AsSpan(window, length)));
+
+    /// <summary>
+    /// Visits every in-image run of a window row: its offset in the [h·w, dim] token map, its offset in
+    /// the padded window buffer, and its length in floats. Padding rows and columns are skipped.
+    /// </summary>
+    private void ForEachWindowRow(int h, int w, int winRows, int winCols, Action<int, int, int> visit)
     {
         int ws = _window, dim = _dim;
         for (int wy = 0; wy < winRows; wy++)
             for (int wx = 0; wx < winCols; wx++)
                 for (int iy = 0; iy < ws; iy++)
                 {
-                    int y = wy * ws + iy;
-                    if (y >= h) continue;
-                    int x0 = wx * ws, count = Math.Min(ws, w - x0);
-                    if (count <= 0) continue;
-                    int src = (((wy * winCols + wx) * ws + iy) * ws) * dim;
-                    VectorOps.Add(x.AsSpan((y * w + x0) * dim, count * dim), windows.AsSpan(src, count * dim));
+                    int y = wy * ws + iy, x0 = wx * ws, count = Math.Min(ws, w - x0);
+                    if (y >= h || count <= 0) continue;
+                    visit((y * w + x0) * dim, (((wy * winCols + wx) * ws + iy) * ws) * dim, count * dim);
                 }
     }
 
