@@ -29,6 +29,19 @@ public static unsafe class Elementwise
         }
     }
 
+    /// <summary>x[i] = (x[i] + s) + y[i], in that order (the official broadcast adds of relative positions).</summary>
+    public static void AddScalarThenVector(Span<float> x, float s, ReadOnlySpan<float> y)
+    {
+        if (y.Length < x.Length) throw new ArgumentException("AddScalarThenVector: vector shorter than destination.");
+        fixed (float* d = x) fixed (float* v = y)
+        {
+            var vs = Vector256.Create(s);
+            int n = x.Length, i = 0;
+            for (; i <= n - 8; i += 8) (Vector256.Load(d + i) + vs + Vector256.Load(v + i)).Store(d + i);
+            for (; i < n; i++) d[i] = d[i] + s + v[i];
+        }
+    }
+
     /// <summary>dst[i] *= src[i].</summary>
     public static void Multiply(Span<float> dst, ReadOnlySpan<float> src)
     {

@@ -54,11 +54,11 @@ internal sealed class ViTBlock
         float[] windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : t;
         float[] attnOut = Attention(windows, nWin, tokensPerWin, size, sizeW);
         if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
-        else VectorOps.Add(x, attnOut);
+        else Elementwise.Add(x, attnOut);
 
         Array.Copy(x, t, x.Length);
         _norm2.Apply(t, n);
-        VectorOps.Add(x, _mlp.Forward(t, n));
+        Elementwise.Add(x, _mlp.Forward(t, n));
     }
 
     private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
@@ -70,7 +70,7 @@ internal sealed class ViTBlock
 
     /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
     private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols) =>
-        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => VectorOps.Add(x.AsSpan(image, length), windows.AsSpan(window, length)));
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => Elementwise.Add(x.AsSpan(image, length), windows.AsSpan(window, length)));
 
     /// <summary>
     /// Visits every in-image run of a window row: its offset in the [h·w, dim] token map, its offset in
@@ -147,7 +147,7 @@ internal sealed class ViTBlock
                 Span<float> w = relW.AsSpan(0, qw);
                 for (int kx = 0; kx < qw; kx++) w[kx] = rw[qx - kx + qw - 1];
                 for (int ky = 0; ky < qh; ky++)
-                    VectorOps.AddBiasThenVector(row.Slice(ky * qw, qw), rh[qy - ky + qh - 1], w);
+                    Elementwise.AddScalarThenVector(row.Slice(ky * qw, qw), rh[qy - ky + qh - 1], w);
             }
         }
         finally
