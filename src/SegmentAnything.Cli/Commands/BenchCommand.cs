@@ -21,8 +21,9 @@ public static class BenchCommand
         var runs = new Option<int>("--runs", "-n") { Description = "Timed encoder runs (after one warm-up).", DefaultValueFactory = _ => 3 };
         var decodeRuns = new Option<int>("--decode-runs") { Description = "Timed decoder runs (after warm-up).", DefaultValueFactory = _ => 20 };
         var arch = new Option<string?>("--arch") { Description = $"Benchmark a synthetic model with random weights instead of a checkpoint: {string.Join(", ", SyntheticCheckpoints.Architectures.Keys)}." };
+        var peak = new Option<bool>("--peak") { Description = "Also measure the machine's FMA peak (independent FMA chains on every core) and give every figure as a fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, json };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json };
         cmd.SetAction(r =>
         {
             string? synthetic = r.GetValue(arch);
@@ -37,8 +38,10 @@ public static class BenchCommand
             var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
             var (decTimes, decFlops) = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            double? peakGflops = r.GetValue(peak) ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
             var report = new
             {
+                peak_gflops = peakGflops,
                 architecture = sam.Architecture,
                 image = new[] { img.Width, img.Height },
                 threads = Environment.ProcessorCount,
@@ -50,9 +53,10 @@ public static class BenchCommand
             else
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
-                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}");
-                Row("encoder", report.encoder);
-                Row("decoder", report.decoder);
+                if (peakGflops is double p) Console.WriteLine($"measured FMA peak: {p:F1} GFLOP/s");
+                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
+                Row("encoder", report.encoder, peakGflops);
+                Row("decoder", report.decoder, peakGflops);
             }
             return 0;
         });
@@ -61,8 +65,8 @@ public static class BenchCommand
 
     private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs);
 
-    private static void Row(string name, Stats s) =>
-        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}");
+    private static void Row(string name, Stats s, double? peak) =>
+        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
 
     private static Stats Summary(List<double> times, long flops)
     {
