@@ -53,7 +53,7 @@ public static class BenchCommand
             else
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
-                if (peakGflops is double p) Console.WriteLine($"measured FMA peak: {p:F1} GFLOP/s");
+                if (peakGflops is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
                 Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
                 Row("encoder", report.encoder, peakGflops);
                 Row("decoder", report.decoder, peakGflops);
