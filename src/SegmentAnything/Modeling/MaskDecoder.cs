@@ -56,7 +56,7 @@ public sealed partial class MaskDecoder
         sparse.AsSpan(0, sparseTokens * dim).CopyTo(tokens.AsSpan((1 + NumMaskTokens) * dim));
 
         var srcPlanar = new float[dim * hw];
-        VectorOps.Add(imageEmbedding, dense, srcPlanar);
+        Elementwise.Add(imageEmbedding, dense, srcPlanar);
         var src = new float[hw * dim];
         ImageEncoderViT.Transpose(srcPlanar, src, dim, hw);
         var pos = new float[hw * dim];

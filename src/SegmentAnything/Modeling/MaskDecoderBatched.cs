@@ -15,7 +15,7 @@ public sealed partial class MaskDecoder
     {
         int dim = Dim, hw = h * w;
         var planar = new float[dim * hw];
-        VectorOps.Add(imageEmbedding, dense, planar);
+        Elementwise.Add(imageEmbedding, dense, planar);
         var src = new float[hw * dim];
         ImageEncoderViT.Transpose(planar, src, dim, hw);
         var pos = new float[hw * dim];

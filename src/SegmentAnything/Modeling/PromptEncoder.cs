@@ -68,9 +68,9 @@ public sealed class PromptEncoder
             int label = isPad ? -1 : labels[i];
             Span<float> row = outp.AsSpan(i * dim, dim);
             _pe.Encode(x, y, InputImageSize, InputImageSize, row);
-            if (label == -1) { row.Clear(); VectorOps.Add(row, _notAPoint); }
-            else if (label == 0) VectorOps.Add(row, _pointEmbeddings[0]);
-            else if (label == 1) VectorOps.Add(row, _pointEmbeddings[1]);
+            if (label == -1) { row.Clear(); Elementwise.Add(row, _notAPoint); }
+            else if (label == 0) Elementwise.Add(row, _pointEmbeddings[0]);
+            else if (label == 1) Elementwise.Add(row, _pointEmbeddings[1]);
         }
         if (hasBox)
         {
@@ -79,7 +79,7 @@ public sealed class PromptEncoder
             {
                 Span<float> row = outp.AsSpan((t + c) * dim, dim);
                 _pe.Encode(box[2 * c] + 0.5f, box[2 * c + 1] + 0.5f, InputImageSize, InputImageSize, row);
-                VectorOps.Add(row, _pointEmbeddings[2 + c]);
+                Elementwise.Add(row, _pointEmbeddings[2 + c]);
             }
         }
         return outp;
@@ -99,7 +99,7 @@ public sealed class PromptEncoder
         {
             Span<float> row = outp.AsSpan(2 * i * dim, dim);
             _pe.EncodeNormalized((float)((pointsXY[2 * i] + 0.5) / InputImageSize), (float)((pointsXY[2 * i + 1] + 0.5) / InputImageSize), row);
-            VectorOps.Add(row, _pointEmbeddings[1]);
+            Elementwise.Add(row, _pointEmbeddings[1]);
             _notAPoint.CopyTo(outp.AsSpan((2 * i + 1) * dim, dim));
         }
         return outp;

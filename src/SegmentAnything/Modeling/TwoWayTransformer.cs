@@ -41,12 +41,12 @@ internal sealed partial class TwoWayTransformer
         float[] queries = pointEmbedding;
         foreach (var layer in _layers) (queries, keys) = layer.Forward(queries, keys, pointEmbedding, keyPe, nq, nk);
         var q = new float[queries.Length];
-        VectorOps.Add(queries, pointEmbedding, q);
+        Elementwise.Add(queries, pointEmbedding, q);
         var k = new float[keys.Length];
-        VectorOps.Add(keys, keyPe, k);
+        Elementwise.Add(keys, keyPe, k);
         float[] attn = _finalAttn.Forward(q, k, keys, nq, nk);
         var outQ = (float[])queries.Clone();
-        VectorOps.Add(outQ, attn);
+        Elementwise.Add(outQ, attn);
         _normFinal.Apply(outQ, nq);
         return (outQ, keys);
     }
@@ -99,7 +99,7 @@ internal sealed partial class TwoWayAttentionBlock
     private static float[] Sum(float[] a, float[] b)
     {
         var r = new float[a.Length];
-        VectorOps.Add(a, b, r);
+        Elementwise.Add(a, b, r);
         return r;
     }
 }

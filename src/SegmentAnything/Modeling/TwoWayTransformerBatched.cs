@@ -24,7 +24,7 @@ internal sealed partial class TwoWayTransformer
     {
         var first = _layers[0];
         var kpe = new float[src.Length];
-        VectorOps.Add(src, pos, kpe);
+        Elementwise.Add(src, pos, kpe);
         var (k, v, q) = first.ProjectImage(kpe, src, nk);
         return new DecoderImageContext { Tokens = nk, Src = src, Pos = pos, FirstKeysK = k, FirstKeysV = v, FirstImageQ = q };
     }
@@ -41,17 +41,17 @@ internal sealed partial class TwoWayTransformer
         for (int i = 0; i < _layers.Length; i++)
             (queries, keys) = _layers[i].ForwardBatched(queries, keys, pointEmbedding, ctx, prompts, nq, i == 0);
         var q = new float[queries.Length];
-        VectorOps.Add(queries, pointEmbedding, q);
+        Elementwise.Add(queries, pointEmbedding, q);
         float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
         var merged = new float[prompts * nq * _finalAttn.InternalDim];
         var kpe = new float[nk * Dim];
         for (int p = 0; p < prompts; p++)
         {
-            VectorOps.Add(keys![p], ctx.Pos, kpe);
+            Elementwise.Add(keys![p], ctx.Pos, kpe);
             _finalAttn.AttendToImage(qp.AsSpan(p * nq * _finalAttn.InternalDim), kpe, keys[p], merged.AsSpan(p * nq * _finalAttn.InternalDim), nq, nk);
         }
         float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
-        VectorOps.Add(attn, queries);
+        Elementwise.Add(attn, queries);
         _normFinal.Apply(attn, prompts * nq);
         return (attn, keys!);
     }
@@ -108,7 +108,7 @@ internal sealed partial class TwoWayAttentionBlock
         {
             float[] outp = _imageToToken.ImageAttendsTokens(keys is null ? ctx.FirstImageQ : null, keys is null ? null : kpes[p],
                 tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim);
-            VectorOps.Add(outp, keys is null ? ctx.Src : keys[p]);
+            Elementwise.Add(outp, keys is null ? ctx.Src : keys[p]);
             _n4.Apply(outp, nk);
             newKeys[p] = outp;
         }
@@ -233,16 +233,16 @@ internal sealed partial class DecoderAttention
             for (int j = 0; j < nk; j++)
             {
                 Span<float> row = scores.AsSpan(j * cols, cols);
-                VectorOps.Add(row, colBias);
+                Elementwise.Add(row, colBias);
             }
         }
-        VectorOps.Scale(scores, 1f / MathF.Sqrt(hd));
+        Elementwise.Scale(scores, 1f / MathF.Sqrt(hd));
         Normalization.Softmax(scores, nk * _heads, nq);
         var u = new float[cols * dim];
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
         var outp = new float[nk * dim];
         Gemm.MatMul(scores, u, outp, nk, cols, dim);
-        for (int j = 0; j < nk; j++) VectorOps.Add(outp.AsSpan(j * dim, dim), r.Bo);
+        for (int j = 0; j < nk; j++) Elementwise.Add(outp.AsSpan(j * dim, dim), r.Bo);
         return outp;
     }
 }
