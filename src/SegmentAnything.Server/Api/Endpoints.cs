@@ -28,7 +28,7 @@ internal static class Endpoints
         }));
 
         app.MapGet("/api/images", () => Results.Json(new JsonArray(s.Store.Images().Select(i => (JsonNode)s.ImageJson(i)).ToArray())));
-        app.MapPost("/api/images", async (HttpContext c) => await Upload(c, s));
+        app.MapPost("/api/images", (Delegate)(Func<HttpContext, Task<IResult>>)(c => Upload(c, s)));
         app.MapGet("/api/images/{id}", (string id) => Results.Json(s.ImageJson(s.Image(Id(id)))));
         app.MapGet("/api/images/{id}/file", (string id) => ServeFile(s, s.Image(Id(id)).FileName));
         app.MapGet("/api/file", (string? path) => ServeFile(s, path));
