@@ -59,6 +59,12 @@ internal static class Endpoints
 
         app.MapGet("/api/categories", () => Results.Json(s.Store.Categories()));
         app.MapGet("/api/export", (string? format, bool? polygons, double? tolerance) => Export(s, format, polygons ?? false, tolerance ?? AnnotationStore.DefaultPolygonTolerance));
+        app.MapPost("/api/import", async (HttpContext c) =>
+        {
+            using var doc = await JsonDocument.ParseAsync(c.Request.Body, default, c.RequestAborted);
+            var r = CocoImport.Import(s.Store, doc.RootElement);
+            return Results.Json(new { imported = r.Imported, skippedUnknownImage = r.SkippedUnknownImage, skippedEmpty = r.SkippedEmpty });
+        });
         app.MapFallback("/api/{**rest}", (string rest) => Results.Json(new { error = $"No API endpoint '/api/{rest}'." }, statusCode: 404));
     }
 
