@@ -78,7 +78,8 @@ public sealed class EmbeddingCache
         try
         {
             var embedding = await task.WaitAsync(ct);
-            return (embedding, mine ? _lastSource.GetValueOrDefault(key, Source.Computed) : Source.Memory);
+            if (!mine) return (embedding, Source.Memory);
+            lock (_lock) return (embedding, _lastSource.GetValueOrDefault(key, Source.Computed));
         }
         finally
         {
