@@ -8,4 +8,6 @@ root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(SegmentCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(AutoCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 return CliRunner.Run(root, args);
