@@ -16,6 +16,8 @@ public sealed class AnnotationSession
     public AnnotationStore Store { get; }
     public EmbeddingCache Embeddings { get; }
     public DecodeCache Decodes { get; } = new();
+    public ProposalCache Proposals { get; } = new();
+    public EverythingRunner Everything { get; }
     public ServerOptions Options { get; }
 
     public AnnotationSession(SamModel model, string modelName, ServerOptions options)
@@ -25,6 +27,7 @@ public sealed class AnnotationSession
         Store = new AnnotationStore(options.DatabasePath);
         string modelKey = Sanitize(model.Architecture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(modelName)))[..8];
         Embeddings = new EmbeddingCache(model, modelKey, options.ResolvedEmbeddingFolder, options.MemoryCacheEntries);
+        Everything = new EverythingRunner(this);
         Rescan();
     }
 
@@ -173,6 +176,28 @@ public sealed class AnnotationSession
         if (rle.Height != image.Height || rle.Width != image.Width)
             throw ApiException.BadRequest($"The mask is {rle.Width}x{rle.Height}, the image {image.Width}x{image.Height}.");
         return Store.Add(new NewAnnotation(id, request.Category ?? "", rle, iou, prompts, ModelName));
+    }
+
+    /// <summary>
+    /// Stores proposals of a "segment everything" run (all, or those at the given indices, each once)
+    /// with source "everything"; each is committed before the next, and the list is returned in order.
+    /// </summary>
+    public List<AnnotationRecord> AcceptProposals(long id, string? proposalsId, AcceptProposalsRequest request)
+    {
+        Image(id);
+        var set = Proposals.Get(proposalsId, id);
+        string category = AnnotationStore.CleanCategory(request.Category);
+        int[] indices = request.Indices ?? Enumerable.Range(0, set.Records.Count).ToArray();
+        foreach (int i in indices)
+            if (i < 0 || i >= set.Records.Count) throw ApiException.BadRequest($"Proposal index {i} is out of range (0..{set.Records.Count - 1}).");
+        var stored = new List<AnnotationRecord>();
+        foreach (int i in indices.Distinct())
+        {
+            var r = set.Records[i];
+            string prompts = JsonSerializer.Serialize(new { everything = true, point = r.PointCoords, cropBox = r.CropBox, stabilityScore = r.StabilityScore, options = JsonNode.Parse(set.OptionsJson) });
+            stored.Add(Store.Add(new NewAnnotation(id, category, r.Segmentation, r.PredictedIou, prompts, ModelName, Source: "everything")));
+        }
+        return stored;
     }
 
     public static CocoRle ParseRle(RleDto s)

@@ -14,6 +14,15 @@ public sealed record ServerOptions(string ImagesFolder, string DatabasePath, int
     /// <summary>Encode the previous and next image in the background after one is opened.</summary>
     public bool PrefetchNeighbours { get; init; } = true;
 
+    /// <summary>A "segment everything" run taking longer is cancelled and answered 503.</summary>
+    public TimeSpan EverythingTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Upper bound on a request's points_per_side (the official default is 32).</summary>
+    public int MaxPointsPerSide { get; init; } = 64;
+
+    /// <summary>Upper bound on a request's crop_n_layers (each layer adds encoder runs on crops).</summary>
+    public int MaxCropLayers { get; init; } = 2;
+
     public static string DefaultDatabase(string imagesFolder) => Path.Combine(imagesFolder, ".sam", "annotations.db");
 
     public string ResolvedEmbeddingFolder =>

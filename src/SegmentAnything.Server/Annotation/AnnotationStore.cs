@@ -179,6 +179,26 @@ public sealed class AnnotationStore
         return Annotation(id)!;
     }
 
+    /// <summary>Moves an annotation to another category (created if new); null when there is no such annotation.</summary>
+    public AnnotationRecord? SetCategory(long annotationId, string category)
+    {
+        string clean = CleanCategory(category);
+        using (var c = Open())
+        using (var tx = c.BeginTransaction())
+        {
+            long categoryId = EnsureCategory(c, tx, clean);
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE annotations SET category_id = $cat, updated_at = $now WHERE id = $id;";
+            cmd.Parameters.AddWithValue("$cat", categoryId);
+            cmd.Parameters.AddWithValue("$now", Now());
+            cmd.Parameters.AddWithValue("$id", annotationId);
+            if (cmd.ExecuteNonQuery() == 0) return null; // disposing the transaction rolls the new category back
+            tx.Commit();
+        }
+        return Annotation(annotationId);
+    }
+
     public bool Delete(long annotationId)
     {
         using var c = Open();

@@ -11,3 +11,18 @@ public sealed record DecodeRequest(float[][]? Points, int[]? Labels, float[]? Bo
 public sealed record RleDto(int[] Size, JsonElement Counts);
 
 public sealed record AcceptRequest(string? Category, string? DecodeId, int Index, RleDto? Segmentation, double? PredictedIou, JsonElement? Prompts);
+
+/// <summary>
+/// Options of a "segment everything" run, the official <c>SamAutomaticMaskGenerator</c> arguments in
+/// camelCase; any left out keep the official defaults.
+/// </summary>
+public sealed record EverythingRequest(
+    int? PointsPerSide, int? PointsPerBatch, float? PredIouThresh, float? StabilityScoreThresh, float? StabilityScoreOffset,
+    float? BoxNmsThresh, int? CropNLayers, float? CropNmsThresh, double? CropOverlapRatio, int? CropNPointsDownscaleFactor,
+    int? MinMaskRegionArea);
+
+/// <summary>Accepts proposals of one "segment everything" run: all of them, or those at <see cref="Indices"/>.</summary>
+public sealed record AcceptProposalsRequest(string? Category, int[]? Indices);
+
+/// <summary>A change to an accepted annotation.</summary>
+public sealed record PatchAnnotationRequest(string? Category);

@@ -21,7 +21,7 @@ internal static class Endpoints
             ["architecture"] = s.Model.Architecture,
             ["family"] = s.Model.Family.ToString(),
             ["acceptsMaskInput"] = s.Model.Sam is not null,
-            ["segmentEverything"] = false,
+            ["segmentEverything"] = true,
             ["images"] = s.Store.Images().Count,
             ["database"] = s.Store.Path,
             ["schemaVersion"] = s.Store.SchemaVersion,
@@ -36,10 +36,25 @@ internal static class Endpoints
         app.MapPost("/api/images/{id}/embed", async (string id, CancellationToken ct) => Results.Json(await s.EmbedAsync(Id(id), ct)));
         app.MapPost("/api/images/{id}/decode", async (string id, HttpContext c) =>
             Results.Json(await s.DecodeAsync(Id(id), await Body<DecodeRequest>(c), c.RequestAborted)));
-        app.MapPost("/api/images/{id}/everything", (string id) =>
+        app.MapPost("/api/images/{id}/everything", async (string id, HttpContext c) =>
         {
-            s.Image(Id(id));
-            return Results.Json(new { error = "Segment everything needs the automatic mask generator, which this build does not include yet." }, statusCode: 501);
+            long imageId = Id(id);
+            s.Image(imageId);
+            var request = c.Request.ContentLength is 0 || (c.Request.ContentLength is null && c.Request.ContentType is null) ? null : await Body<EverythingRequest>(c);
+            return Results.Json(await s.Everything.RunAsync(imageId, request, c.RequestAborted));
+        });
+        app.MapGet("/api/images/{id}/everything/progress", (string id) =>
+        {
+            long imageId = Id(id);
+            var p = s.Everything.Progress;
+            return Results.Json(p is not null && p.ImageId == imageId
+                ? new { running = true, done = p.Done, total = p.Total }
+                : new { running = false, done = 0, total = 0 });
+        });
+        app.MapPost("/api/images/{id}/everything/{proposalsId}/accept", async (string id, string proposalsId, HttpContext c) =>
+        {
+            var stored = s.AcceptProposals(Id(id), proposalsId, await Body<AcceptProposalsRequest>(c));
+            return Results.Json(new JsonArray(stored.Select(a => (JsonNode)AnnotationSession.AnnotationJson(a)).ToArray()), statusCode: 201);
         });
 
         app.MapGet("/api/images/{id}/annotations", (string id) =>
@@ -54,6 +69,13 @@ internal static class Endpoints
         });
         app.MapGet("/api/annotations/{id}", (string id) =>
             Results.Json(AnnotationSession.AnnotationJson(s.Store.Annotation(Id(id)) ?? throw ApiException.NotFound($"No annotation with id {id}."))));
+        app.MapMethods("/api/annotations/{id}", ["PATCH"], async (string id, HttpContext c) =>
+        {
+            var patch = await Body<PatchAnnotationRequest>(c);
+            if (patch.Category is null) throw ApiException.BadRequest("Nothing to change: give a category.");
+            var updated = s.Store.SetCategory(Id(id), patch.Category) ?? throw ApiException.NotFound($"No annotation with id {id}.");
+            return Results.Json(AnnotationSession.AnnotationJson(updated));
+        });
         app.MapDelete("/api/annotations/{id}", (string id) =>
             s.Store.Delete(Id(id)) ? Results.NoContent() : throw ApiException.NotFound($"No annotation with id {id}."));
 

@@ -47,7 +47,25 @@ public sealed class AutomaticMaskGenerator
     /// nothing survives the filters gives an empty list. <paramref name="progress"/> receives
     /// (decoded batches, total batches).
     /// </summary>
-    public List<MaskRecord> Generate(RgbImage image, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+    public List<MaskRecord> Generate(RgbImage image, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default) =>
+        Run(image, null, progress, cancellation);
+
+    /// <summary>
+    /// Like <see cref="Generate"/>, but the full-image crop is decoded from <paramref name="fullImageEmbedding"/>
+    /// (an embedding of this very image, e.g. from an embedding cache) instead of running the encoder again.
+    /// Smaller crops of <c>crop_n_layers</c> &gt; 0 are still encoded.
+    /// </summary>
+    public List<MaskRecord> GenerateWithEmbedding(RgbImage image, ImageEmbedding fullImageEmbedding,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(fullImageEmbedding);
+        if (fullImageEmbedding.OriginalSize != (image.Height, image.Width))
+            throw new ArgumentException($"The embedding is of a {fullImageEmbedding.OriginalSize.W}x{fullImageEmbedding.OriginalSize.H} image, not of this {image.Width}x{image.Height} one.");
+        return Run(image, fullImageEmbedding, progress, cancellation);
+    }
+
+    private List<MaskRecord> Run(RgbImage image, ImageEmbedding? fullImageEmbedding, IProgress<(int Done, int Total)>? progress, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(image);
         var o = Options;
@@ -60,7 +78,7 @@ public sealed class AutomaticMaskGenerator
         foreach (var (crop, layer) in crops)
         {
             cancellation.ThrowIfCancellationRequested();
-            var cropData = ProcessCrop(image, crop, layer, clock, ref candidates, ref prompts, () => progress?.Report((++done, totalBatches)), cancellation);
+            var cropData = ProcessCrop(image, fullImageEmbedding, crop, layer, clock, ref candidates, ref prompts, () => progress?.Report((++done, totalBatches)), cancellation);
             all.AddRange(cropData);
         }
         clock.Start(Stage.Post);
@@ -76,12 +94,14 @@ public sealed class AutomaticMaskGenerator
         return records;
     }
 
-    private List<Candidate> ProcessCrop(RgbImage image, BoxXyxy crop, int layer, StageClock clock, ref int candidates, ref int prompts,
+    private List<Candidate> ProcessCrop(RgbImage image, ImageEmbedding? fullImageEmbedding, BoxXyxy crop, int layer, StageClock clock, ref int candidates, ref int prompts,
         Action batchDone, CancellationToken cancellation)
     {
         var o = Options;
         clock.Start(Stage.Encoder);
-        _predictor.SetImage(Crop(image, crop));
+        bool isFullImage = crop.X0 == 0 && crop.Y0 == 0 && crop.X1 == image.Width && crop.Y1 == image.Height;
+        if (isFullImage && fullImageEmbedding is not null) _predictor.SetEmbedding(fullImageEmbedding);
+        else _predictor.SetImage(Crop(image, crop));
         double[] grid = _grids[layer];
         int n = grid.Length / 2, cw = crop.Width, ch = crop.Height;
         var points = new double[grid.Length];
