@@ -3,6 +3,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const stage = $('stage'), imageLayer = $('image-layer'), annLayer = $('ann-layer'), maskLayer = $('mask-layer'), uiLayer = $('ui-layer');
+  const proposalLayer = $('proposal-layer');
   const COLORS = [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]];
 
   const state = {
@@ -12,6 +13,7 @@
     decode: null, selected: 0, seq: 0, drawnSeq: 0,
     annotations: [], selectedAnnotation: null, showAnnotations: true,
     drag: null, hoverBusy: false, hoverPending: null,
+    proposals: null, focusedProposal: 0, everythingBusy: false,
   };
 
   async function api(method, url, body) {
@@ -63,6 +65,7 @@
     document.querySelectorAll('#image-list li').forEach((li) => li.classList.toggle('active', +li.dataset.id === id));
     $('image-title').textContent = img.fileName;
     resetPrompt(true);
+    setProposals(null);
     stage.dataset.state = 'loading';
     $('busy').hidden = false;
     const picture = new Image();
@@ -91,7 +94,7 @@
     state.width = w; state.height = h;
     const avail = Math.max(200, $('stage-wrap').clientWidth - 16);
     const scale = Math.min(1, avail / w);
-    for (const c of [imageLayer, annLayer, maskLayer, uiLayer]) {
+    for (const c of [imageLayer, annLayer, proposalLayer, maskLayer, uiLayer]) {
       c.width = w; c.height = h;
       c.style.width = `${Math.round(w * scale)}px`;
       c.style.height = `${Math.round(h * scale)}px`;
@@ -252,12 +255,13 @@
       const li = document.createElement('li');
       li.dataset.id = a.id;
       const [r, g, b] = COLORS[a.categoryId % COLORS.length];
-      li.innerHTML = `<span class="swatch"></span><span class="label"></span><button title="Delete">✕</button>`;
+      li.innerHTML = `<span class="swatch"></span><span class="label"></span><button class="recat" title="Give it the category in the box (R)">✎</button><button class="del" title="Delete">✕</button>`;
       li.querySelector('.swatch').style.background = `rgb(${r},${g},${b})`;
       li.querySelector('.label').textContent = `#${a.id} ${a.category} (${a.area} px, IoU ${a.predictedIou == null ? '–' : a.predictedIou.toFixed(3)})`;
       li.classList.toggle('selected', state.selectedAnnotation === a.id);
       li.addEventListener('click', () => { state.selectedAnnotation = a.id; loadAnnotations(); });
-      li.querySelector('button').addEventListener('click', (e) => { e.stopPropagation(); deleteAnnotation(a.id); });
+      li.querySelector('.del').addEventListener('click', (e) => { e.stopPropagation(); deleteAnnotation(a.id); });
+      li.querySelector('.recat').addEventListener('click', (e) => { e.stopPropagation(); recategorize(a.id); });
       list.appendChild(li);
     }
     drawAnnotations();
@@ -291,10 +295,140 @@
     } catch (err) { status(err.message, true); }
   }
 
+  async function recategorize(id) {
+    if (id == null) { status('Select an annotation first.', true); return; }
+    const category = $('category').value.trim();
+    if (!category) { status('Type a category first.', true); $('category').focus(); return; }
+    try {
+      const a = await api('PATCH', `api/annotations/${id}`, { category });
+      status(`Annotation #${a.id} is now ${a.category}.`);
+      await loadAnnotations();
+    } catch (err) { status(err.message, true); }
+  }
+
+  // ---- segment everything: proposals the user accepts or rejects ---------------------------------
+  function everythingOptions() {
+    const num = (id) => { const v = $(id).value.trim(); return v === '' ? undefined : Number(v); };
+    return { pointsPerSide: num('opt-points'), predIouThresh: num('opt-iou'), stabilityScoreThresh: num('opt-stability'), minMaskRegionArea: num('opt-min-area') };
+  }
+
   async function segmentEverything() {
-    if (!state.current) return;
-    try { await api('POST', `api/images/${state.current.id}/everything`); }
-    catch (err) { status(err.message, true); }
+    if (!state.current || stage.dataset.state !== 'ready' || state.everythingBusy) return;
+    const img = state.current;
+    state.everythingBusy = true;
+    $('everything').disabled = true;
+    $('busy-text').textContent = 'Segmenting everything…';
+    $('busy').hidden = false;
+    const bar = $('busy-progress');
+    bar.hidden = false; bar.removeAttribute('value');
+    const poll = setInterval(async () => {
+      try {
+        const p = await api('GET', `api/images/${img.id}/everything/progress`);
+        if (p.running && p.total > 0) { bar.max = p.total; bar.value = p.done; }
+      } catch { /* progress is cosmetic */ }
+    }, 250);
+    try {
+      const t0 = performance.now();
+      const r = await api('POST', `api/images/${img.id}/everything`, everythingOptions());
+      if (state.current !== img) return;
+      setProposals(r);
+      status(`Segment everything: ${r.count} proposal${r.count === 1 ? '' : 's'} in ${Math.round(performance.now() - t0)} ms. Y/X accept/reject, Shift+Y accept all.`);
+    } catch (err) { status(err.message, true); }
+    finally {
+      clearInterval(poll);
+      state.everythingBusy = false;
+      $('everything').disabled = false;
+      bar.hidden = true;
+      $('busy-text').textContent = 'Encoding image…';
+      if (state.current === img) $('busy').hidden = true;
+    }
+  }
+
+  // r: the API's answer; its proposals are dropped from the list as they are accepted or rejected.
+  function setProposals(r) {
+    state.proposals = r ? { id: r.proposalsId, items: r.proposals.slice() } : null;
+    state.focusedProposal = 0;
+    renderProposals();
+  }
+
+  function renderProposals() {
+    const p = state.proposals;
+    const open = !!(p && p.items.length);
+    $('proposals-panel').hidden = !open;
+    stage.dataset.proposals = String(p ? p.items.length : 0);
+    const list = $('proposal-list');
+    list.innerHTML = '';
+    if (!open) { proposalLayer.getContext('2d').clearRect(0, 0, proposalLayer.width, proposalLayer.height); return; }
+    state.focusedProposal = Math.min(state.focusedProposal, p.items.length - 1);
+    $('proposal-count').textContent = `(${p.items.length})`;
+    p.items.forEach((m, i) => {
+      const li = document.createElement('li');
+      li.innerHTML = `<span class="label"></span><button class="yes" title="Accept (Y)">✓</button><button class="no" title="Reject (X)">✕</button>`;
+      li.querySelector('.label').textContent = `${m.area} px, IoU ${m.predictedIou.toFixed(3)}, stability ${m.stabilityScore.toFixed(3)}`;
+      li.classList.toggle('focused', i === state.focusedProposal);
+      li.addEventListener('click', () => { state.focusedProposal = i; renderProposals(); });
+      li.querySelector('.yes').addEventListener('click', (e) => { e.stopPropagation(); acceptProposals([m.index]); });
+      li.querySelector('.no').addEventListener('click', (e) => { e.stopPropagation(); rejectProposals([m.index]); });
+      list.appendChild(li);
+    });
+    drawProposals();
+  }
+
+  function drawProposals() {
+    const ctx = proposalLayer.getContext('2d');
+    ctx.clearRect(0, 0, proposalLayer.width, proposalLayer.height);
+    const p = state.proposals;
+    if (!p || !p.items.length) return;
+    const tmp = document.createElement('canvas');
+    tmp.width = proposalLayer.width; tmp.height = proposalLayer.height;
+    const tctx = tmp.getContext('2d');
+    p.items.forEach((m, i) => {
+      const focused = i === state.focusedProposal;
+      tctx.putImageData(rleToImageData(tctx, m.rle, focused ? [255, 140, 0] : COLORS[m.index % COLORS.length], focused ? 160 : 70), 0, 0);
+      ctx.drawImage(tmp, 0, 0);
+    });
+    const f = p.items[state.focusedProposal];
+    ctx.strokeStyle = '#ff8c00'; ctx.lineWidth = Math.max(2, state.width / 300);
+    ctx.strokeRect(f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3]);
+  }
+
+  function focusProposal(delta) {
+    const p = state.proposals;
+    if (!p || !p.items.length) return;
+    state.focusedProposal = (state.focusedProposal + delta + p.items.length) % p.items.length;
+    renderProposals();
+  }
+
+  async function acceptProposals(indices) {
+    const p = state.proposals;
+    if (!p || !p.items.length || !state.current) return;
+    const category = $('category').value.trim();
+    if (!category) { status('Type a category first.', true); $('category').focus(); return; }
+    try {
+      // "All" means all still listed: rejected proposals stay rejected.
+      const chosen = indices || p.items.map((m) => m.index);
+      const stored = await api('POST', `api/images/${state.current.id}/everything/${p.id}/accept`, { category, indices: chosen });
+      const taken = new Set(chosen);
+      p.items = p.items.filter((m) => !taken.has(m.index));
+      status(`Accepted ${stored.length} proposal${stored.length === 1 ? '' : 's'} as ${category}.`);
+      stage.dataset.accepted = String(stored.at(-1).id);
+      renderProposals();
+      await loadAnnotations();
+      refreshImageStatus(state.current.id);
+    } catch (err) { status(err.message, true); }
+  }
+
+  function rejectProposals(indices) {
+    const p = state.proposals;
+    if (!p) return;
+    const drop = new Set(indices || p.items.map((m) => m.index));
+    p.items = p.items.filter((m) => !drop.has(m.index));
+    renderProposals();
+  }
+
+  function focusedIndex() {
+    const p = state.proposals;
+    return p && p.items.length ? [p.items[state.focusedProposal].index] : null;
   }
 
   // ---- mouse ------------------------------------------------------------------------------------
@@ -361,7 +495,7 @@
     if (!$('help').hidden) { $('help').hidden = true; e.preventDefault(); return; }
     const typing = e.target instanceof HTMLInputElement;
     if (typing) {
-      if (e.key === 'Enter') { e.preventDefault(); accept(); }
+      if (e.key === 'Enter') { e.preventDefault(); if (e.target.id.startsWith('opt-')) segmentEverything(); else accept(); }
       if (e.key === 'Escape') e.target.blur();
       return;
     }
@@ -375,6 +509,13 @@
     else if (k === 'delete' || k === 'backspace') deleteAnnotation(state.selectedAnnotation ?? (state.annotations.at(-1) || {}).id);
     else if (k === 'h') toggleAnnotations();
     else if (k === 'e') segmentEverything();
+    else if (k === 'j') focusProposal(1);
+    else if (k === 'k') focusProposal(-1);
+    else if (k === 'y' && e.shiftKey) acceptProposals(null);
+    else if (k === 'x' && e.shiftKey) rejectProposals(null);
+    else if (k === 'y') { const i = focusedIndex(); if (i) acceptProposals(i); }
+    else if (k === 'x') { const i = focusedIndex(); if (i) rejectProposals(i); }
+    else if (k === 'r') recategorize(state.selectedAnnotation);
     else if (k === 'n' || k === 'arrowright') move(1);
     else if (k === 'p' || k === 'arrowleft') move(-1);
     else if (k === 'c') { e.preventDefault(); $('category').focus(); $('category').select(); }
@@ -395,6 +536,8 @@
   $('clear').addEventListener('click', () => resetPrompt(false));
   $('toggle').addEventListener('click', toggleAnnotations);
   $('everything').addEventListener('click', segmentEverything);
+  $('accept-all').addEventListener('click', () => acceptProposals(null));
+  $('reject-all').addEventListener('click', () => rejectProposals(null));
   $('help-button').addEventListener('click', () => { $('help').hidden = false; });
   $('help').addEventListener('click', () => { $('help').hidden = true; });
 

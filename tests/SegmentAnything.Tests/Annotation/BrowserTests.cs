@@ -100,6 +100,30 @@ public class BrowserTests
                 Assert.Equal("sam_vit_shapes.pt", r.GetString(7));
                 Assert.False(r.Read());
             }
+
+            // Segment everything with the fixture's permissive thresholds (the official defaults find nothing
+            // with this small model): reject the highlighted proposal with X, accept the rest with Shift+Y.
+            int expected = JsonDocument.Parse(File.ReadAllText(Fixtures.Path_("amg/sam_vit_shapes.json"))).RootElement
+                .GetProperty("configs").GetProperty("permissive").GetProperty("records").GetArrayLength();
+            await page.ClickAsync("#everything-options summary");
+            await page.FillAsync("#opt-iou", "0.4");
+            await page.FillAsync("#opt-stability", "0.6");
+            await page.ClickAsync("#image-title"); // leave the inputs so the shortcut reaches the page
+            await page.Keyboard.PressAsync("e");
+            try { await page.WaitForFunctionAsync($"() => +document.getElementById('stage').dataset.proposals === {expected}", null, new() { Timeout = 30_000 }); }
+            catch (TimeoutException) { Assert.Fail($"no proposals; status: {await page.TextContentAsync("#status")}; proposals {await page.EvaluateAsync<string>("() => document.getElementById('stage').dataset.proposals")}"); }
+            Assert.Equal(expected, await page.Locator("#proposal-list li").CountAsync());
+            await page.Keyboard.PressAsync("x");
+            Assert.Equal(expected - 1, await page.Locator("#proposal-list li").CountAsync());
+            await page.Keyboard.PressAsync("Shift+Y");
+            await page.WaitForFunctionAsync("() => document.getElementById('stage').dataset.proposals === '0'");
+            try { await page.WaitForFunctionAsync($"() => document.querySelectorAll('#annotation-list li').length === {expected}", null, new() { Timeout = 20_000 }); }
+            catch (TimeoutException) { Assert.Fail($"status: {await page.TextContentAsync("#status")}; list {await page.Locator("#annotation-list li").CountAsync()}"); }
+            using (var http = new HttpClient { BaseAddress = new Uri(server.Url) })
+            {
+                var stored = JsonDocument.Parse(await http.GetStringAsync("api/images/1/annotations")).RootElement;
+                Assert.Equal(expected - 1, stored.EnumerateArray().Count(a => a.GetProperty("source").GetString() == "everything"));
+            }
             Assert.Empty(consoleErrors);
         }
         finally { AnnotationTestSupport.DeleteQuietly(dir); }
