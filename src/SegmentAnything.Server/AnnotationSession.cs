@@ -83,7 +83,7 @@ public sealed class AnnotationSession
             if (!Folder.TryResolve(images[j].FileName, out string path)) continue;
             _ = Task.Run(async () =>
             {
-                try { await Embeddings.GetAsync(path); }
+                try { await Embeddings.GetAsync(path, background: true); }
                 catch (Exception) { } // a broken neighbour is reported when it is opened, not here
             });
         }

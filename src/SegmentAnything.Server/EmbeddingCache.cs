@@ -7,7 +7,8 @@ namespace SegmentAnything.Server;
 /// Image embeddings keyed by the image's content hash and the model: an in-memory LRU in front of
 /// safetensors files on disk, so reopening an image, or restarting the server, runs no encoder.
 /// Encoder runs are serialised (they use every core) and a request for an image already being encoded
-/// waits for that run instead of starting another.
+/// waits for that run instead of starting another. User requests go ahead of background prefetches
+/// waiting for the encoder (<see cref="EncoderGate"/>).
 /// </summary>
 public sealed class EmbeddingCache
 {
@@ -20,7 +21,11 @@ public sealed class EmbeddingCache
     private readonly LinkedList<(string Key, ImageEmbedding Value)> _lru = new();
     private readonly Dictionary<string, Task<ImageEmbedding>> _inFlight = new();
     private readonly Dictionary<string, (long Length, DateTime Modified, string Hash)> _hashes = new();
-    private readonly SemaphoreSlim _encoder = new(1, 1);
+    private readonly EncoderGate _encoder = new();
+    private readonly Dictionary<string, EncoderGate.Ticket> _tickets = new();
+    private readonly System.Diagnostics.Stopwatch _running = new();
+    private EncoderGate.Ticket? _runningTicket;
+    private double? _lastEncodeMs;
     private readonly Lock _lock = new();
 
     public EmbeddingCache(SamModel model, string modelKey, string directory, int capacity = 16)
@@ -29,6 +34,19 @@ public sealed class EmbeddingCache
     }
 
     public int EncoderRuns { get; private set; }
+
+    /// <summary>
+    /// What the encoder is doing, for a progress indicator: whether it runs (and for a background
+    /// prefetch), for how long, how long the last run took (the estimate), and how many runs wait.
+    /// </summary>
+    public (bool Busy, bool Background, double ElapsedMs, double? EstimatedMs, int Waiting) EncoderStatus
+    {
+        get
+        {
+            lock (_lock)
+                return (_running.IsRunning, _running.IsRunning && _runningTicket is { IsBackground: true }, _running.Elapsed.TotalMilliseconds, _lastEncodeMs, _encoder.Waiting);
+        }
+    }
 
     /// <summary>The cache key of an image file: its SHA-256 and the model.</summary>
     public string KeyOf(string imagePath)
@@ -53,7 +71,11 @@ public sealed class EmbeddingCache
         return File.Exists(DiskPath(key));
     }
 
-    public async Task<(ImageEmbedding Embedding, Source Source)> GetAsync(string imagePath, CancellationToken ct = default)
+    /// <summary>
+    /// The embedding of an image from memory, disk or the encoder. A <paramref name="background"/> request
+    /// (neighbour prefetch) waits behind user requests for the encoder.
+    /// </summary>
+    public async Task<(ImageEmbedding Embedding, Source Source)> GetAsync(string imagePath, CancellationToken ct = default, bool background = false)
     {
         string key = KeyOf(imagePath);
         Task<ImageEmbedding> task;
@@ -70,10 +92,13 @@ public sealed class EmbeddingCache
             }
             if (!_inFlight.TryGetValue(key, out task!))
             {
-                task = LoadOrEncodeAsync(key, imagePath);
+                var ticket = _encoder.NewTicket(background);
+                _tickets[key] = ticket;
+                task = LoadOrEncodeAsync(key, imagePath, ticket);
                 _inFlight[key] = task;
                 mine = true;
             }
+            else if (!background && _tickets.TryGetValue(key, out var waiting)) waiting.Promote(); // a user now waits for it
         }
         try
         {
@@ -83,13 +108,13 @@ public sealed class EmbeddingCache
         }
         finally
         {
-            if (mine) lock (_lock) _inFlight.Remove(key);
+            if (mine) lock (_lock) { _inFlight.Remove(key); _tickets.Remove(key); }
         }
     }
 
     private readonly Dictionary<string, Source> _lastSource = new();
 
-    private async Task<ImageEmbedding> LoadOrEncodeAsync(string key, string imagePath)
+    private async Task<ImageEmbedding> LoadOrEncodeAsync(string key, string imagePath, EncoderGate.Ticket ticket)
     {
         string disk = DiskPath(key);
         ImageEmbedding? embedding = null;
@@ -102,9 +127,14 @@ public sealed class EmbeddingCache
         if (embedding is null || embedding.Architecture != _model.Architecture)
         {
             source = Source.Computed;
-            await _encoder.WaitAsync();
+            await _encoder.EnterAsync(ticket);
             try
             {
+                lock (_lock)
+                {
+                    _runningTicket = ticket;
+                    _running.Restart();
+                }
                 embedding = await Task.Run(() =>
                 {
                     var image = ImageIO.Load(imagePath);
@@ -114,7 +144,17 @@ public sealed class EmbeddingCache
                 });
                 EncoderRuns++;
             }
-            finally { _encoder.Release(); }
+            finally
+            {
+                lock (_lock)
+                {
+                    _running.Stop();
+                    _lastEncodeMs = _running.Elapsed.TotalMilliseconds;
+                    _running.Reset();
+                    _runningTicket = null;
+                }
+                _encoder.Exit();
+            }
             Directory.CreateDirectory(_directory);
             // Written under a temporary name and renamed, so a crash never leaves a half file under the real key.
             string tmp = disk + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";

@@ -33,6 +33,15 @@ internal static class Endpoints
         app.MapGet("/api/images/{id}/file", (string id) => ServeFile(s, s.Image(Id(id)).FileName));
         app.MapGet("/api/file", (string? path) => ServeFile(s, path));
 
+        app.MapGet("/api/encoder", () =>
+        {
+            var e = s.Embeddings.EncoderStatus;
+            return Results.Json(new
+            {
+                busy = e.Busy, background = e.Background, elapsedMs = Math.Round(e.ElapsedMs), estimatedMs = e.EstimatedMs is double m ? Math.Round(m) : (double?)null,
+                waiting = e.Waiting, runs = s.Embeddings.EncoderRuns,
+            });
+        });
         app.MapPost("/api/images/{id}/embed", async (string id, CancellationToken ct) => Results.Json(await s.EmbedAsync(Id(id), ct)));
         app.MapPost("/api/images/{id}/decode", async (string id, HttpContext c) =>
             Results.Json(await s.DecodeAsync(Id(id), await Body<DecodeRequest>(c), c.RequestAborted)));

@@ -70,12 +70,13 @@
     $('busy').hidden = false;
     const picture = new Image();
     picture.src = `api/images/${id}/file`;
+    const stopProgress = encoderProgress();
     try {
       await picture.decode();
       layout(picture.naturalWidth, picture.naturalHeight);
       imageLayer.getContext('2d').drawImage(picture, 0, 0);
       const t0 = performance.now();
-      const e = await api('POST', `api/images/${id}/embed`);
+      const e = await api('POST', `api/images/${id}/embed`).finally(stopProgress);
       if (state.current !== img) return;
       status(`${img.fileName}: ${e.width}x${e.height}, embedding from ${e.source} in ${Math.round(performance.now() - t0)} ms. Click to segment.`);
       await loadAnnotations();
@@ -87,6 +88,31 @@
     } finally {
       if (state.current === img) $('busy').hidden = true;
     }
+  }
+
+  // While an image is being opened: the encoder's elapsed time against the last run's duration (an
+  // estimate, the encoder reports no finer progress) and how many encodes wait ahead.
+  function encoderProgress() {
+    const bar = $('busy-progress'), text = $('busy-text');
+    let stopped = false;
+    const timer = setInterval(async () => {
+      try {
+        const s = await api('GET', 'api/encoder');
+        if (stopped || !s.busy) return;
+        const secs = (s.elapsedMs / 1000).toFixed(1);
+        if (s.estimatedMs) {
+          bar.hidden = false; bar.max = s.estimatedMs; bar.value = Math.min(s.elapsedMs, 0.97 * s.estimatedMs);
+          text.textContent = `Encoding image… ${secs} s of ~${(s.estimatedMs / 1000).toFixed(1)} s`;
+        } else text.textContent = `Encoding image… ${secs} s`;
+        if (s.background) text.textContent += ' (finishing a background encode first)';
+      } catch { /* progress is cosmetic */ }
+    }, 250);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      bar.hidden = true;
+      text.textContent = 'Encoding image…';
+    };
   }
 
   // The canvases hold the image at full resolution; CSS scales them down to fit, never up.

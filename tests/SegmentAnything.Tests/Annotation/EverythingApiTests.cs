@@ -36,6 +36,10 @@ public class EverythingApiTests
             Assert.True((await http.GetFromJsonAsync<JsonElement>("api/info")).GetProperty("segmentEverything").GetBoolean());
             await AnnotationTestSupport.PostJson(http, "api/images/1/embed", new { });
             Assert.Equal(1, server.Session.Embeddings.EncoderRuns);
+            var encoder = await http.GetFromJsonAsync<JsonElement>("api/encoder");
+            Assert.False(encoder.GetProperty("busy").GetBoolean());
+            Assert.Equal(1, encoder.GetProperty("runs").GetInt32());
+            Assert.True(encoder.GetProperty("estimatedMs").GetDouble() > 0); // the last run's duration
 
             var run = await AnnotationTestSupport.PostJson(http, "api/images/1/everything", options);
             Assert.Equal(1, server.Session.Embeddings.EncoderRuns); // the grid was decoded from the cached embedding
