@@ -6,7 +6,7 @@ namespace SegmentAnything.Bench;
 /// <summary>Stopwatch timing of GEMM shapes (fast feedback; BenchmarkDotNet gives the careful numbers).</summary>
 public static class QuickGemm
 {
-    public static double Measure(int m, int k, int n, bool bTransposed, int threads, int reps = 5)
+    public static double Measure(int m, int k, int n, bool bTransposed, int threads, int reps = 15)
     {
         var rnd = new Random(1);
         var a = new float[m * k];

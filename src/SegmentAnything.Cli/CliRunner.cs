@@ -39,7 +39,7 @@ public static class CliRunner
 
     private static bool IsUserFacing(Exception e) => e is CliException or CheckpointException or ImageException or ArgumentException
         or IOException or UnauthorizedAccessException or NotSupportedException or InvalidOperationException or FormatException
-        or System.Text.Json.JsonException;
+        or System.Text.Json.JsonException or Microsoft.Data.Sqlite.SqliteException;
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 }

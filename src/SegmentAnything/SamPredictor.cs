@@ -14,6 +14,8 @@ public sealed class SamPredictor
     private readonly SamModel _model;
     private readonly ResizeLongestSide _transform;
     private ImageEmbedding? _embedding;
+    private DecoderImageContext? _decoderContext;
+    private ImageEmbedding? _decoderContextFor;
 
     public SamPredictor(SamModel model)
     {
@@ -161,6 +163,95 @@ public sealed class SamPredictor
         int best = 0;
         for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
         return best;
+    }
+
+    /// <summary>
+    /// Decodes one positive point per prompt, points given as interleaved (x, y) in original-image pixels
+    /// (float64, as the automatic mask generator computes them), without upsampling: the fast path for
+    /// many prompts. The image-only part of the decoder is computed once per image and prompts are decoded
+    /// in groups; each prompt's result is independent of how many are decoded together.
+    /// </summary>
+    public PointBatchPrediction PredictPoints(ReadOnlySpan<double> pointsXY, bool multimask = true)
+    {
+        var emb = Embedding;
+        if (pointsXY.Length % 2 != 0) throw new ArgumentException("Points must come in (x, y) pairs.");
+        int count = pointsXY.Length / 2;
+        if (count == 0) throw new ArgumentException("At least one point is needed.");
+        foreach (double v in pointsXY)
+            if (!double.IsFinite(v)) throw new ArgumentException("Point coordinates must be finite numbers.");
+        if (_model.EfficientSam is not null) return PredictPointsEfficient(pointsXY, multimask);
+        var sam = _model.Sam!;
+        var pe = sam.PromptEncoder;
+        int g = pe.EmbeddingSize;
+        if (_decoderContext is null || !ReferenceEquals(_decoderContextFor, emb))
+        {
+            _decoderContext = sam.MaskDecoder.PrepareImage(emb.Embedding.Data, pe.DensePositionalEncoding(), pe.EmbedDense([]), g, g);
+            _decoderContextFor = emb;
+        }
+        var (newH, newW) = _transform.GetPreprocessShape(emb.OriginalSize.H, emb.OriginalSize.W);
+        double sx = (double)newW / emb.OriginalSize.W, sy = (double)newH / emb.OriginalSize.H;
+        var scaled = new double[pointsXY.Length];
+        for (int i = 0; i < count; i++)
+        {
+            scaled[2 * i] = pointsXY[2 * i] * sx;
+            scaled[2 * i + 1] = pointsXY[2 * i + 1] * sy;
+        }
+        float[] sparse = pe.EmbedPositivePoints(scaled);
+        int first = multimask ? 1 : 0, masks = multimask ? sam.MaskDecoder.NumMaskTokens - 1 : 1;
+        var (low, iou) = sam.MaskDecoder.PredictMasksBatched(_decoderContext, sparse, count, 2, g, g, first, masks);
+        return new PointBatchPrediction(low, iou, count, masks, 4 * g, 4 * g, InclusiveThreshold: false);
+    }
+
+    /// <summary>One low-resolution mask of <see cref="PredictPoints"/> as logits [H, W] at the original image size.</summary>
+    public float[] UpscaleMask(ReadOnlySpan<float> lowRes, int lowH, int lowW)
+    {
+        var emb = Embedding;
+        if (lowRes.Length != lowH * lowW) throw new ArgumentException($"A low-resolution mask of {lowW}x{lowH} needs {lowH * lowW} values, got {lowRes.Length}.");
+        if (_model.EfficientSam is not null)
+            return TorchResize.Bicubic(lowRes, 1, lowH, lowW, emb.OriginalSize.H, emb.OriginalSize.W);
+        return MaskPostprocessing.Postprocess(lowRes.ToArray(), 1, lowH, lowW, _model.ImageEncoder.ImageSize, emb.InputSize, emb.OriginalSize);
+    }
+
+    private PointBatchPrediction PredictPointsEfficient(ReadOnlySpan<double> pointsXY, bool multimask)
+    {
+        var emb = Embedding;
+        var efficient = _model.EfficientSam!;
+        int count = pointsXY.Length / 2, chunk = 8;
+        float[]? low = null, iouOut = null;
+        int lowSide = 0, m = 0, keep = 0;
+        for (int c0 = 0; c0 < count; c0 += chunk)
+        {
+            int n = Math.Min(chunk, count - c0);
+            var points = new float[n, 1, 2];
+            var labels = new int[n, 1];
+            for (int i = 0; i < n; i++)
+            {
+                points[i, 0, 0] = (float)pointsXY[2 * (c0 + i)];
+                points[i, 0, 1] = (float)pointsXY[2 * (c0 + i) + 1];
+                labels[i, 0] = 1;
+            }
+            var pred = efficient.Predict(emb.Embedding, points, labels, emb.OriginalSize);
+            if (low is null)
+            {
+                m = pred.MasksPerQuery;
+                lowSide = pred.LowResLogits.Shape[^1];
+                keep = multimask ? m : 1;
+                low = new float[(long)count * keep * lowSide * lowSide];
+                iouOut = new float[count * keep];
+            }
+            int plane = lowSide * lowSide;
+            for (int i = 0; i < n; i++)
+            {
+                var iou = pred.Iou.Data.AsSpan(i * m, m);
+                for (int k = 0; k < keep; k++)
+                {
+                    int src = multimask ? k : ArgMax(iou);
+                    iouOut![(c0 + i) * keep + k] = iou[src];
+                    pred.LowResLogits.Data.AsSpan((i * m + src) * plane, plane).CopyTo(low.AsSpan(((c0 + i) * keep + k) * plane));
+                }
+            }
+        }
+        return new PointBatchPrediction(low!, iouOut!, count, keep, lowSide, lowSide, InclusiveThreshold: true);
     }
 
     /// <summary>Decodes coordinates already mapped into the resized input frame.</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using SegmentAnything.Checkpoints;
 using SegmentAnything.Imaging;
 using SegmentAnything.Kernels;
 
@@ -19,22 +20,31 @@ public static class BenchCommand
         var image = new Option<string?>("--image", "-i") { Description = "Image to encode (default: a synthetic 1800x1200 image, the size of the notebooks' truck.jpg)." };
         var runs = new Option<int>("--runs", "-n") { Description = "Timed encoder runs (after one warm-up).", DefaultValueFactory = _ => 3 };
         var decodeRuns = new Option<int>("--decode-runs") { Description = "Timed decoder runs (after warm-up).", DefaultValueFactory = _ => 20 };
+        var arch = new Option<string?>("--arch") { Description = $"Benchmark a synthetic model with random weights instead of a checkpoint: {string.Join(", ", SyntheticCheckpoints.Architectures.Keys)}." };
+        var peak = new Option<bool>("--peak") { Description = "Also measure the machine's FMA peak (independent FMA chains on every core) and give every figure as a fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, image, runs, decodeRuns, json };
+        var amg = new Option<bool>("--amg") { Description = "Time automatic mask generation instead: a --points-per-side grid with the IoU and stability filters off and box NMS at 1.0, so every candidate goes through the whole pipeline." };
+        var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide };
         cmd.SetAction(r =>
         {
-            CommonOptions.CheckModelChoice(r, checkpoint, model);
+            string? synthetic = r.GetValue(arch);
+            if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
+            else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
             int n = r.GetValue(runs), nd = r.GetValue(decodeRuns);
             if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
             var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);
-            var sam = CommonOptions.LoadModel(r, checkpoint, model);
+            var sam = synthetic is null ? CommonOptions.LoadModel(r, checkpoint, model) : SamModel.FromStateDict(SyntheticCheckpoints.Create(synthetic));
+            if (r.GetValue(amg)) return BenchAmg(sam, img, r.GetValue(amgSide), r.GetValue(json));
             var predictor = new SamPredictor(sam);
 
             var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
             var (decTimes, decFlops) = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            double? peakGflops = r.GetValue(peak) ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
             var report = new
             {
+                peak_gflops = peakGflops,
                 architecture = sam.Architecture,
                 image = new[] { img.Width, img.Height },
                 threads = Environment.ProcessorCount,
@@ -46,19 +56,61 @@ public static class BenchCommand
             else
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
-                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}");
-                Row("encoder", report.encoder);
-                Row("decoder", report.decoder);
+                if (peakGflops is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
+                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
+                Row("encoder", report.encoder, peakGflops);
+                Row("decoder", report.decoder, peakGflops);
             }
             return 0;
         });
         return cmd;
     }
 
+    private static int BenchAmg(SamModel sam, RgbImage img, int side, bool json)
+    {
+        var options = new AutomaticMasks.AutomaticMaskGeneratorOptions
+        {
+            PointsPerSide = side, PredIouThresh = 0, StabilityScoreThresh = 0, BoxNmsThresh = 1.0f,
+        };
+        var generator = new AutomaticMasks.AutomaticMaskGenerator(sam, options);
+        long f0 = FlopCounter.Total;
+        var sw = Stopwatch.StartNew();
+        var records = generator.Generate(img);
+        double total = sw.Elapsed.TotalMilliseconds;
+        var t = generator.LastTimings!;
+        var report = new
+        {
+            architecture = sam.Architecture,
+            image = new[] { img.Width, img.Height },
+            threads = Environment.ProcessorCount,
+            isa = KernelInfo.Describe(),
+            points_per_side = side,
+            prompts = t.Prompts,
+            candidates = t.Candidates,
+            masks = records.Count,
+            encoder_ms = t.EncoderMs,
+            decoder_ms = t.DecoderMs,
+            postprocess_ms = t.PostprocessMs,
+            total_ms = Math.Round(total, 1),
+            gflop = Math.Round((FlopCounter.Total - f0) / 1e9, 1),
+        };
+        if (json) Console.WriteLine(JsonSerializer.Serialize(report));
+        else
+        {
+            Console.WriteLine($"{sam.Architecture} automatic masks on {img.Width}x{img.Height}, {side}x{side} grid, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
+            Console.WriteLine($"{t.Prompts} prompts, {t.Candidates} candidates, {records.Count} masks, {report.gflop} GFLOP");
+            Console.WriteLine($"{"encoder",-16} {t.EncoderMs,10:F0} ms");
+            Console.WriteLine($"{"decoding",-16} {t.DecoderMs,10:F0} ms ({t.DecoderMs / Math.Max(1, t.Prompts):F1} ms per prompt)");
+            Console.WriteLine($"{"post-processing",-16} {t.PostprocessMs,10:F0} ms");
+            Console.WriteLine($"{"total",-16} {total,10:F0} ms");
+        }
+        return 0;
+    }
+
     private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs);
 
-    private static void Row(string name, Stats s) =>
-        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}");
+    private static void Row(string name, Stats s, double? peak) =>
+        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
 
     private static Stats Summary(List<double> times, long flops)
     {

@@ -28,6 +28,16 @@ public static class Gemm
             c, ldc, alpha, accumulate, default, default);
 
     /// <summary>
+    /// The strided product on the calling thread only, for callers that already run many small
+    /// products in parallel (attention heads and windows).
+    /// </summary>
+    public static void MatMulSerial(int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, bool aTransposed,
+        ReadOnlySpan<float> b, int ldb, bool bTransposed,
+        Span<float> c, int ldc, float alpha = 1f, bool accumulate = false) =>
+        MatMulCore(GemmIsaInfo.Best, 1, m, n, k, a, lda, aTransposed, b, ldb, bTransposed, c, ldc, alpha, accumulate, default, default);
+
+    /// <summary>
     /// <paramref name="batch"/> independent strided products; item t uses A at t·strideA, B at t·strideB,
     /// C at t·strideC (e.g. attention heads: Q·Kᵀ with bTransposed, then P·V).
     /// </summary>

@@ -7,10 +7,10 @@ namespace SegmentAnything.Kernels;
 /// </summary>
 internal sealed unsafe class GemmDriver
 {
-    internal static readonly int KcTarget = int.TryParse(Environment.GetEnvironmentVariable("SAM_KC"), out var kc) ? kc : 256;
+    internal const int KcTarget = 256;
     internal const int Nc = 4096;
     /// <summary>Below this many multiply-adds the thread hand-off costs more than it saves.</summary>
-    internal const long ParallelThreshold = 1 << 20;
+    internal const long ParallelThreshold = 1 << 22;
 
     private readonly GemmIsa _isa;
     private readonly int _mr, _nr, _mc;
@@ -35,7 +35,7 @@ internal sealed unsafe class GemmDriver
         _isa = isa;
         _mr = GemmIsaInfo.Mr(isa);
         _nr = GemmIsaInfo.Nr(isa);
-        _mc = _mr * (int.TryParse(Environment.GetEnvironmentVariable("SAM_MCP"), out var mcp) ? mcp : 12);
+        _mc = _mr * 12;
         (_m, _n, _k, _a, _b, _ldc, _alpha, _accumulate) = (m, n, k, a, b, ldc, alpha, accumulate);
         FlopCounter.Add(m, n, k);
         _prepackedB = prepackedB;

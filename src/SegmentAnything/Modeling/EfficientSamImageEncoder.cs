@@ -93,7 +93,7 @@ public sealed class EfficientSamImageEncoder : IImageEncoder
         recorder?.Record("image_encoder.patch_embed", patches, 1, d, g, g);
 
         float[] x = EfficientSamOps.Transpose(patches, d, n);
-        VectorOps.Add(x, _posEmbed);
+        Elementwise.Add(x, _posEmbed);
         for (int i = 0; i < _blocks.Length; i++)
         {
             _blocks[i].Forward(x, n);
@@ -148,13 +148,13 @@ internal sealed class EfficientSamVitBlock
         EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
             n, n, _heads, d / _heads, _scale, h);
         float[] attn = _proj.Forward(h, n);
-        VectorOps.Add(x, attn);
+        Elementwise.Add(x, attn);
 
         x.AsSpan().CopyTo(h);
         _norm2.Apply(h, n);
         float[] hidden = _fc1.Forward(h, n);
         Activations.Gelu(hidden);
         float[] mlp = _fc2.Forward(hidden, n);
-        VectorOps.Add(x, mlp);
+        Elementwise.Add(x, mlp);
     }
 }

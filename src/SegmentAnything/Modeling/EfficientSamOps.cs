@@ -12,7 +12,7 @@ internal static class EfficientSamOps
     public static float[] Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         var dst = new float[a.Length];
-        VectorOps.Add(a, b, dst);
+        Elementwise.Add(a, b, dst);
         return dst;
     }
 

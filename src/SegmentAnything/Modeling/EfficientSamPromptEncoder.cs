@@ -69,7 +69,7 @@ public sealed class EfficientSamPromptEncoder
                 EfficientSamLabel.Background => null,
                 _ => throw new ArgumentException($"Invalid EfficientSAM point label {labels[i]} (expected -1, 0, 1, 2 or 3)."),
             };
-            if (extra is not null) VectorOps.Add(row, extra);
+            if (extra is not null) Elementwise.Add(row, extra);
         }
         return result;
     }

@@ -48,7 +48,7 @@ public sealed class EfficientSamTwoWayTransformer
         float[] q = EfficientSamOps.Sum(queries, pointEmbedding);
         float[] k = EfficientSamOps.Sum(keys, imagePe);
         float[] attn = _finalAttention.Forward(q, nTokens, k, keys, nImage);
-        VectorOps.Add(queries, attn);
+        Elementwise.Add(queries, attn);
         _finalNorm.Apply(queries, nTokens);
         return (queries, keys);
     }
@@ -82,25 +82,25 @@ internal sealed class EfficientSamTwoWayBlock
     /// <summary>Updates <paramref name="queries"/> [nTokens, C] and <paramref name="keys"/> [nImage, C] in place.</summary>
     public void Forward(float[] queries, float[] keys, ReadOnlySpan<float> queryPe, ReadOnlySpan<float> keyPe, int nTokens, int nImage)
     {
-        if (!_skipFirstLayerPe) VectorOps.Add(queries, queryPe);
+        if (!_skipFirstLayerPe) Elementwise.Add(queries, queryPe);
         float[] attn = _selfAttention.Forward(queries, nTokens, queries, queries, nTokens);
-        VectorOps.Add(queries, attn);
+        Elementwise.Add(queries, attn);
         _norm1.Apply(queries, nTokens);
 
         // keys do not change until the last step, so keys + key_pe serves both cross-attentions.
         float[] k = EfficientSamOps.Sum(keys, keyPe);
         float[] q = EfficientSamOps.Sum(queries, queryPe);
         attn = _tokenToImage.Forward(q, nTokens, k, keys, nImage);
-        VectorOps.Add(queries, attn);
+        Elementwise.Add(queries, attn);
         _norm2.Apply(queries, nTokens);
 
         float[] mlp = _mlp.Forward(queries, nTokens);
-        VectorOps.Add(queries, mlp);
+        Elementwise.Add(queries, mlp);
         _norm3.Apply(queries, nTokens);
 
         q = EfficientSamOps.Sum(queries, queryPe);
         attn = _imageToToken.Forward(k, nImage, q, queries, nTokens);
-        VectorOps.Add(keys, attn);
+        Elementwise.Add(keys, attn);
         _norm4.Apply(keys, nImage);
     }
 }

@@ -104,7 +104,7 @@ public sealed class ImageEncoderViT : IImageEncoder
         var x = new float[n * dim];
         Transpose(planar, x, dim, n);
         recorder?.Record(_name + ".patch_embed", x, 1, g, g, dim);
-        if (_posEmbed is not null) VectorOps.Add(x, _posEmbed);
+        if (_posEmbed is not null) Elementwise.Add(x, _posEmbed);
         for (int i = 0; i < _blocks.Length; i++)
         {
             _blocks[i].Forward(x, g, g);

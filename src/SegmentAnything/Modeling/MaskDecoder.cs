@@ -10,7 +10,7 @@ public sealed record MaskPrediction(float[] LowResLogits, float[] Iou, int MaskC
 /// The official SAM mask decoder: a two-way transformer over [IoU token, mask tokens, prompt tokens]
 /// and the image embedding, transposed-conv upscaling, hypernetwork MLPs and an IoU head.
 /// </summary>
-public sealed class MaskDecoder
+public sealed partial class MaskDecoder
 {
     private readonly TwoWayTransformer _transformer;
     private readonly float[] _iouToken, _maskTokens;
@@ -56,7 +56,7 @@ public sealed class MaskDecoder
         sparse.AsSpan(0, sparseTokens * dim).CopyTo(tokens.AsSpan((1 + NumMaskTokens) * dim));
 
         var srcPlanar = new float[dim * hw];
-        VectorOps.Add(imageEmbedding, dense, srcPlanar);
+        Elementwise.Add(imageEmbedding, dense, srcPlanar);
         var src = new float[hw * dim];
         ImageEncoderViT.Transpose(srcPlanar, src, dim, hw);
         var pos = new float[hw * dim];
@@ -111,12 +111,15 @@ internal sealed class Mlp(Linear[] layers)
         return new Mlp(layers);
     }
 
-    public float[] Forward(ReadOnlySpan<float> x)
+    public float[] Forward(ReadOnlySpan<float> x) => Forward(x, 1);
+
+    /// <summary><paramref name="rows"/> independent inputs [rows, in] at once.</summary>
+    public float[] Forward(ReadOnlySpan<float> x, int rows)
     {
         float[] h = x.ToArray();
         for (int i = 0; i < layers.Length; i++)
         {
-            h = layers[i].Forward(h, 1);
+            h = layers[i].Forward(h, rows);
             if (i < layers.Length - 1) Activations.Relu(h);
         }
         return h;

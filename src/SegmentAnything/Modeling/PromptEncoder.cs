@@ -68,9 +68,9 @@ public sealed class PromptEncoder
             int label = isPad ? -1 : labels[i];
             Span<float> row = outp.AsSpan(i * dim, dim);
             _pe.Encode(x, y, InputImageSize, InputImageSize, row);
-            if (label == -1) { row.Clear(); VectorOps.Add(row, _notAPoint); }
-            else if (label == 0) VectorOps.Add(row, _pointEmbeddings[0]);
-            else if (label == 1) VectorOps.Add(row, _pointEmbeddings[1]);
+            if (label == -1) { row.Clear(); Elementwise.Add(row, _notAPoint); }
+            else if (label == 0) Elementwise.Add(row, _pointEmbeddings[0]);
+            else if (label == 1) Elementwise.Add(row, _pointEmbeddings[1]);
         }
         if (hasBox)
         {
@@ -79,8 +79,28 @@ public sealed class PromptEncoder
             {
                 Span<float> row = outp.AsSpan((t + c) * dim, dim);
                 _pe.Encode(box[2 * c] + 0.5f, box[2 * c + 1] + 0.5f, InputImageSize, InputImageSize, row);
-                VectorOps.Add(row, _pointEmbeddings[2 + c]);
+                Elementwise.Add(row, _pointEmbeddings[2 + c]);
             }
+        }
+        return outp;
+    }
+
+    /// <summary>
+    /// Sparse embeddings [count, 2, dim] of single positive points (interleaved x, y in the resized input
+    /// frame, float64 as the automatic mask generator passes them): each point and the padding point.
+    /// The pixel-centre shift and normalisation happen in float64 before the float32 encoding, as there.
+    /// </summary>
+    public float[] EmbedPositivePoints(ReadOnlySpan<double> pointsXY)
+    {
+        if (pointsXY.Length % 2 != 0) throw new ArgumentException("Points must come in (x, y) pairs.");
+        int count = pointsXY.Length / 2, dim = EmbedDim;
+        var outp = new float[count * 2 * dim];
+        for (int i = 0; i < count; i++)
+        {
+            Span<float> row = outp.AsSpan(2 * i * dim, dim);
+            _pe.EncodeNormalized((float)((pointsXY[2 * i] + 0.5) / InputImageSize), (float)((pointsXY[2 * i + 1] + 0.5) / InputImageSize), row);
+            Elementwise.Add(row, _pointEmbeddings[1]);
+            _notAPoint.CopyTo(outp.AsSpan((2 * i + 1) * dim, dim));
         }
         return outp;
     }
@@ -117,7 +137,7 @@ internal sealed class PositionEmbeddingRandom(float[] gaussian)
     /// <summary>Encodes a point given in pixels of an image of size (h, w) into [2·feats] (sines then cosines).</summary>
     public void Encode(float x, float y, int h, int w, Span<float> dst) => EncodeNormalized(x / w, y / h, dst);
 
-    private void EncodeNormalized(float x, float y, Span<float> dst)
+    internal void EncodeNormalized(float x, float y, Span<float> dst)
     {
         float cx = 2 * x - 1, cy = 2 * y - 1;
         for (int j = 0; j < _feats; j++)

@@ -19,25 +19,14 @@ internal sealed class TinyViTConvBN
     public int Stride { get; }
     public int Padding { get; }
     public int Groups { get; }
-    private readonly float[] _weight; // folded, PyTorch layout [Cout, Cin/groups, k, k]
-    private readonly float[] _bias;   // folded
-    private readonly TinyViTDepthwiseConv? _depthwise;
-    private readonly Conv2d? _conv;
+    private readonly Conv2d _conv;
 
     public TinyViTConvBN(float[] weight, float[] bias, int inChannels, int outChannels, int kernel, int stride, int padding, int groups)
     {
         if (inChannels % groups != 0 || outChannels % groups != 0) throw new ArgumentException("Channels not divisible by groups.");
         (InChannels, OutChannels, Kernel, Stride, Padding, Groups) = (inChannels, outChannels, kernel, stride, padding, groups);
-        _weight = weight;
-        _bias = bias;
-        bool pointwise = kernel == 1 && stride == 1 && padding == 0 && groups == 1;
-        if (!pointwise)
-        {
-            if (groups == inChannels && groups == outChannels && stride is 1 or 2)
-                _depthwise = new TinyViTDepthwiseConv(weight, bias, outChannels, kernel, stride, padding);
-            else
-                _conv = new Conv2d(weight, bias, inChannels, outChannels, kernel, kernel, stride, padding, groups);
-        }
+        // Conv2d picks the pointwise GEMM, depthwise or im2col path itself.
+        _conv = new Conv2d(weight, bias, inChannels, outChannels, kernel, kernel, stride, padding, groups);
     }
 
     /// <summary>Binds <c>{name}.c.weight</c> and <c>{name}.bn.*</c> and folds the BatchNorm.</summary>
@@ -52,26 +41,8 @@ internal sealed class TinyViTConvBN
         float[] mean = w.Take(name + ".bn.running_mean", outChannels);
         float[] var = w.Take(name + ".bn.running_var", outChannels);
         w.TakeOptional(name + ".bn.num_batches_tracked");
-        var (weight, bias) = Fold(conv, gamma, beta, mean, var, outChannels);
+        var (weight, bias) = BatchNormFolding.Fold(conv, null, outChannels, gamma, beta, mean, var, BatchNormEps);
         return new TinyViTConvBN(weight, bias, inChannels, outChannels, kernel, stride, padding, groups);
-    }
-
-    /// <summary>
-    /// BN(conv(x)) = conv(x)·s + (β − μ·s) with s = γ / √(σ² + ε); computed in double so the only
-    /// float rounding left is the final one of each folded value.
-    /// </summary>
-    internal static (float[] Weight, float[] Bias) Fold(float[] conv, float[] gamma, float[] beta, float[] mean, float[] var, int outChannels)
-    {
-        int per = conv.Length / outChannels;
-        var weight = new float[conv.Length];
-        var bias = new float[outChannels];
-        for (int o = 0; o < outChannels; o++)
-        {
-            double s = gamma[o] / Math.Sqrt((double)var[o] + BatchNormEps);
-            for (int i = 0; i < per; i++) weight[o * per + i] = (float)(conv[o * per + i] * s);
-            bias[o] = (float)(beta[o] - mean[o] * s);
-        }
-        return (weight, bias);
     }
 
     public (int H, int W) OutputSize(int h, int w) =>
@@ -81,12 +52,6 @@ internal sealed class TinyViTConvBN
     public float[] Forward(float[] input, int h, int w)
     {
         if (input.Length != InChannels * h * w) throw new ArgumentException("Conv2d_BN input has the wrong size.");
-        if (_depthwise is not null) return _depthwise.Forward(input, h, w);
-        if (_conv is not null) return _conv.Forward(input, h, w);
-        int pixels = h * w;
-        var output = new float[OutChannels * pixels];
-        for (int o = 0; o < OutChannels; o++) output.AsSpan(o * pixels, pixels).Fill(_bias[o]);
-        Gemm.MatMul(_weight, input, output, OutChannels, InChannels, pixels, accumulate: true);
-        return output;
+        return _conv.Forward(input, h, w);
     }
 }

@@ -8,7 +8,7 @@ namespace SegmentAnything.Modeling;
 /// The official two-way transformer of the mask decoder: prompt tokens and image tokens attend to
 /// each other for <c>depth</c> blocks, then the tokens attend to the image once more.
 /// </summary>
-internal sealed class TwoWayTransformer
+internal sealed partial class TwoWayTransformer
 {
     private readonly TwoWayAttentionBlock[] _layers;
     private readonly DecoderAttention _finalAttn;
@@ -41,19 +41,19 @@ internal sealed class TwoWayTransformer
         float[] queries = pointEmbedding;
         foreach (var layer in _layers) (queries, keys) = layer.Forward(queries, keys, pointEmbedding, keyPe, nq, nk);
         var q = new float[queries.Length];
-        VectorOps.Add(queries, pointEmbedding, q);
+        Elementwise.Add(queries, pointEmbedding, q);
         var k = new float[keys.Length];
-        VectorOps.Add(keys, keyPe, k);
+        Elementwise.Add(keys, keyPe, k);
         float[] attn = _finalAttn.Forward(q, k, keys, nq, nk);
         var outQ = (float[])queries.Clone();
-        VectorOps.Add(outQ, attn);
+        Elementwise.Add(outQ, attn);
         _normFinal.Apply(outQ, nq);
         return (outQ, keys);
     }
 }
 
 /// <summary>TwoWayAttentionBlock: self-attention of tokens, token→image, MLP, image→token attention.</summary>
-internal sealed class TwoWayAttentionBlock
+internal sealed partial class TwoWayAttentionBlock
 {
     private readonly DecoderAttention _self, _tokenToImage, _imageToToken;
     private readonly LayerNormParams _n1, _n2, _n3, _n4;
@@ -99,13 +99,13 @@ internal sealed class TwoWayAttentionBlock
     private static float[] Sum(float[] a, float[] b)
     {
         var r = new float[a.Length];
-        VectorOps.Add(a, b, r);
+        Elementwise.Add(a, b, r);
         return r;
     }
 }
 
 /// <summary>The decoder's Attention: projections to an internal width (dim / downsample rate), multi-head attention, output projection.</summary>
-internal sealed class DecoderAttention
+internal sealed partial class DecoderAttention
 {
     private readonly Linear _q, _k, _v, _out;
     private readonly int _heads, _internal;
@@ -121,7 +121,10 @@ internal sealed class DecoderAttention
         if (internalDim <= 0 || internalDim % heads != 0)
             throw new CheckpointException($"{w.Dict.Source}: {p}.q_proj width {internalDim} is not divisible by {heads} heads.");
         return new DecoderAttention(Layers.Linear(w, p + ".q_proj", dim, internalDim), Layers.Linear(w, p + ".k_proj", dim, internalDim),
-            Layers.Linear(w, p + ".v_proj", dim, internalDim), Layers.Linear(w, p + ".out_proj", internalDim, dim), heads, internalDim);
+            Layers.Linear(w, p + ".v_proj", dim, internalDim), Layers.Linear(w, p + ".out_proj", internalDim, dim), heads, internalDim)
+        {
+            Raw = RawWeights.Load(w, p, dim, internalDim),
+        };
     }
 
     public float[] Forward(float[] q, float[] k, float[] v, int nq, int nk)

@@ -54,77 +54,72 @@ internal sealed class ViTBlock
         float[] windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : t;
         float[] attnOut = Attention(windows, nWin, tokensPerWin, size, sizeW);
         if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
-        else VectorOps.Add(x, attnOut);
+        else Elementwise.Add(x, attnOut);
 
         Array.Copy(x, t, x.Length);
         _norm2.Apply(t, n);
-        VectorOps.Add(x, _mlp.Forward(t, n));
+        Elementwise.Add(x, _mlp.Forward(t, n));
     }
 
     private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
     {
-        int ws = _window, dim = _dim;
-        var windows = new float[winRows * winCols * ws * ws * dim];
-        for (int wy = 0; wy < winRows; wy++)
-            for (int wx = 0; wx < winCols; wx++)
-                for (int iy = 0; iy < ws; iy++)
-                {
-                    int y = wy * ws + iy;
-                    if (y >= h) continue;
-                    int x0 = wx * ws, count = Math.Min(ws, w - x0);
-                    if (count <= 0) continue;
-                    int dst = (((wy * winCols + wx) * ws + iy) * ws) * dim;
-                    t.AsSpan((y * w + x0) * dim, count * dim).CopyTo(windows.AsSpan(dst));
-                }
+        var windows = new float[winRows * winCols * _window * _window * _dim];
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => t.AsSpan(image, length).CopyTo(windows.AsSpan(window)));
         return windows;
     }
 
     /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
-    private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols)
+    private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols) =>
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => Elementwise.Add(x.AsSpan(image, length), windows.AsSpan(window, length)));
+
+    /// <summary>
+    /// Visits every in-image run of a window row: its offset in the [h·w, dim] token map, its offset in
+    /// the padded window buffer, and its length in floats. Padding rows and columns are skipped.
+    /// </summary>
+    private void ForEachWindowRow(int h, int w, int winRows, int winCols, Action<int, int, int> visit)
     {
         int ws = _window, dim = _dim;
         for (int wy = 0; wy < winRows; wy++)
             for (int wx = 0; wx < winCols; wx++)
                 for (int iy = 0; iy < ws; iy++)
                 {
-                    int y = wy * ws + iy;
-                    if (y >= h) continue;
-                    int x0 = wx * ws, count = Math.Min(ws, w - x0);
-                    if (count <= 0) continue;
-                    int src = (((wy * winCols + wx) * ws + iy) * ws) * dim;
-                    VectorOps.Add(x.AsSpan((y * w + x0) * dim, count * dim), windows.AsSpan(src, count * dim));
+                    int y = wy * ws + iy, x0 = wx * ws, count = Math.Min(ws, w - x0);
+                    if (y >= h || count <= 0) continue;
+                    visit((y * w + x0) * dim, (((wy * winCols + wx) * ws + iy) * ws) * dim, count * dim);
                 }
     }
 
-    /// <summary>Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then the output projection.</summary>
+    /// <summary>
+    /// Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then
+    /// the output projection. Heads are read in place from the qkv rows (strided products, no copies);
+    /// the query scale is applied as the product's alpha.
+    /// </summary>
     private float[] Attention(float[] tokens, int nWin, int n, int qh, int qw)
     {
-        int dim = _dim, heads = _heads, hd = dim / heads, rows = nWin * n;
+        int dim = _dim, heads = _heads, hd = dim / heads, rows = nWin * n, ld = 3 * dim;
         float[] qkv = _qkv.Forward(tokens, rows);
         var merged = new float[rows * dim];
         float scale = (float)Math.Pow(hd, -0.5);
-        // Long sequences (global blocks) are also split by query rows so both cores stay busy.
-        int chunk = n > 1024 ? 256 : n;
+        // Long sequences (global blocks) are split by query rows so both cores stay busy.
+        int chunk = n > 1024 ? 128 : n;
         int chunks = (n + chunk - 1) / chunk;
-        Parallel.For(0, nWin * heads * chunks, task =>
+        KernelParallel.For(nWin * heads * chunks, KernelParallel.MaxThreads, task =>
         {
             int c = task % chunks, head = task / chunks % heads, win = task / chunks / heads;
             int r0 = c * chunk, nr = Math.Min(chunk, n - r0);
-            var pool = ArrayPool<float>.Shared;
-            float[] q = pool.Rent(nr * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd), o = pool.Rent(nr * hd);
+            float[] scores = ArrayPool<float>.Shared.Rent(nr * n);
             try
             {
-                ReadOnlySpan<float> src = qkv.AsSpan(win * n * 3 * dim, n * 3 * dim);
-                AttentionMath.GatherHead(src.Slice(r0 * 3 * dim), nr, 3 * dim, head * hd, hd, q);
-                AttentionMath.GatherHead(src, n, 3 * dim, dim + head * hd, hd, k);
-                AttentionMath.GatherHead(src, n, 3 * dim, 2 * dim + head * hd, hd, v);
-                ScoreBias? bias = _relPosH is null ? null : (s, qs, rowStart, nrows, nk) => AddRelPos(s, qs, rowStart, nrows, qh, qw, hd);
-                AttentionMath.Attend(q.AsSpan(0, nr * hd), k.AsSpan(0, n * hd), v.AsSpan(0, n * hd), o.AsSpan(0, nr * hd), nr, n, hd, scale, 1f, bias, r0);
-                AttentionMath.ScatterHead(o.AsSpan(0, nr * hd), nr, dim, head * hd, hd, merged.AsSpan((win * n + r0) * dim));
+                Span<float> s = scores.AsSpan(0, nr * n);
+                int qOff = (win * n + r0) * ld + head * hd, kOff = win * n * ld + dim + head * hd, vOff = kOff + dim;
+                Gemm.MatMulSerial(nr, n, hd, qkv.AsSpan(qOff), ld, false, qkv.AsSpan(kOff), ld, true, s, n, alpha: scale);
+                if (_relPosH is not null) AddRelPos(s, qkv.AsSpan(qOff), ld, r0, nr, qh, qw, hd);
+                Normalization.Softmax(s, nr, n);
+                Gemm.MatMulSerial(nr, hd, n, s, n, false, qkv.AsSpan(vOff), ld, false, merged.AsSpan((win * n + r0) * dim + head * hd), dim);
             }
             finally
             {
-                pool.Return(q); pool.Return(k); pool.Return(v); pool.Return(o);
+                ArrayPool<float>.Shared.Return(scores);
             }
         });
         return _proj.Forward(merged, rows);
@@ -132,34 +127,32 @@ internal sealed class ViTBlock
 
     /// <summary>
     /// Decomposed relative positions: scores[(qy,qx),(ky,kx)] += q·Rh[qy−ky] + q·Rw[qx−kx], with the
-    /// unscaled queries. Each table is first dotted with every query (a small matrix product).
+    /// unscaled queries (rows of stride <paramref name="ldq"/>). Each table is first dotted with every
+    /// query (a small matrix product); the width term is then one reversed slice per query row.
     /// </summary>
-    private void AddRelPos(Span<float> scores, ReadOnlySpan<float> queries, int rowStart, int rows, int qh, int qw, int hd)
+    private void AddRelPos(Span<float> scores, ReadOnlySpan<float> queries, int ldq, int rowStart, int rows, int qh, int qw, int hd)
     {
         int spanH = 2 * qh - 1, spanW = 2 * qw - 1, nk = qh * qw;
         var pool = ArrayPool<float>.Shared;
-        float[] dh = pool.Rent(rows * spanH), dw = pool.Rent(rows * spanW);
+        float[] dh = pool.Rent(rows * spanH), dw = pool.Rent(rows * spanW), relW = pool.Rent(qw);
         try
         {
-            Gemm.MatMul(queries, _relPosH, dh, rows, hd, spanH, bTransposed: true);
-            Gemm.MatMul(queries, _relPosW, dw, rows, hd, spanW, bTransposed: true);
+            Gemm.MatMulSerial(rows, spanH, hd, queries, ldq, false, _relPosH, hd, true, dh, spanH);
+            Gemm.MatMulSerial(rows, spanW, hd, queries, ldq, false, _relPosW, hd, true, dw, spanW);
             for (int i = 0; i < rows; i++)
             {
                 int qi = rowStart + i, qy = qi / qw, qx = qi % qw;
                 Span<float> row = scores.Slice(i * nk, nk);
                 ReadOnlySpan<float> rh = dh.AsSpan(i * spanH, spanH), rw = dw.AsSpan(i * spanW, spanW);
+                Span<float> w = relW.AsSpan(0, qw);
+                for (int kx = 0; kx < qw; kx++) w[kx] = rw[qx - kx + qw - 1];
                 for (int ky = 0; ky < qh; ky++)
-                {
-                    float bh = rh[qy - ky + qh - 1];
-                    Span<float> seg = row.Slice(ky * qw, qw);
-                    int off = qx + qw - 1;
-                    for (int kx = 0; kx < qw; kx++) seg[kx] = seg[kx] + bh + rw[off - kx];
-                }
+                    Elementwise.AddScalarThenVector(row.Slice(ky * qw, qw), rh[qy - ky + qh - 1], w);
             }
         }
         finally
         {
-            pool.Return(dh); pool.Return(dw);
+            pool.Return(dh); pool.Return(dw); pool.Return(relW);
         }
     }
 }

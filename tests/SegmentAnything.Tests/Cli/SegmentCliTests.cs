@@ -109,8 +109,7 @@ public class SegmentCliTests(ITestOutputHelper output)
             int diff = a.Pixels.Zip(b.Pixels).Count(p => p.First != p.Second) / 3;
             Assert.True(diff <= 20, $"mask {i}: {diff} pixels differ between the fixture embedding and our encoder");
         }
-        string truck = Path.Combine(Fixtures.RepoRoot, "..", "shared", "images", "truck.jpg");
-        Skip.IfNot(File.Exists(truck), "shared/images/truck.jpg not present");
+        string truck = Fixtures.Path_("../images/truck.jpg");
         var jpeg = CliHarness.Run("segment", truck, "-c", checkpoint, "--box", "100,100,900,700", "-o", Path.Combine(dir, "truck"));
         Assert.True(jpeg.ExitCode == 0, jpeg.StdErr);
         var mask = ImageIO.Load(Path.Combine(dir, "truck", "mask_0.png"));

@@ -111,7 +111,7 @@ public class GemmTests
     {
         // Attention layout: Q, K, V are [tokens, heads·dim]; head h is a column block with ld = heads·dim.
         var rnd = new Random(5);
-        foreach (var (tokens, heads, dim) in new[] { (49, 4, 16), (130, 3, 24), (7, 8, 32) })
+        foreach (var (tokens, heads, dim) in new[] { (49, 4, 16), (130, 3, 24), (7, 8, 32), (196, 4, 64) })
         {
             int width = heads * dim;
             var q = Random(rnd, tokens * width);

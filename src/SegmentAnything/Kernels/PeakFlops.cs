@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace SegmentAnything.Bench;
+namespace SegmentAnything.Kernels;
 
 /// <summary>
 /// Measures the machine's single-precision FMA peak: each thread runs independent FMA chains on

@@ -1,0 +1,81 @@
+using SegmentAnything.Kernels;
+
+namespace SegmentAnything.Modeling;
+
+public sealed partial class MaskDecoder
+{
+    /// <summary>Prompts decoded together: bounds the per-prompt image-token buffers held at once.</summary>
+    internal const int PromptChunk = 8;
+
+    /// <summary>
+    /// The prompt-independent part of decoding one image without a mask input: planar
+    /// [dim, h, w] <paramref name="imageEmbedding"/>, <paramref name="imagePe"/> and <paramref name="dense"/>.
+    /// </summary>
+    internal DecoderImageContext PrepareImage(float[] imageEmbedding, float[] imagePe, float[] dense, int h, int w)
+    {
+        int dim = Dim, hw = h * w;
+        var planar = new float[dim * hw];
+        Elementwise.Add(imageEmbedding, dense, planar);
+        var src = new float[hw * dim];
+        ImageEncoderViT.Transpose(planar, src, dim, hw);
+        var pos = new float[hw * dim];
+        ImageEncoderViT.Transpose(imagePe, pos, dim, hw);
+        return _transformer.PrepareImage(src, pos, hw);
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="count"/> prompts of <paramref name="sparseTokens"/> sparse tokens each
+    /// ([count, tokens, dim]) against a prepared image, keeping mask outputs
+    /// [<paramref name="firstMask"/>, firstMask + maskCount). Returns low-res logits [count, maskCount, 4h, 4w]
+    /// and IoUs [count, maskCount]. Each prompt's result does not depend on the others or on the batch size.
+    /// </summary>
+    internal (float[] LowRes, float[] Iou) PredictMasksBatched(DecoderImageContext ctx, float[] sparse, int count, int sparseTokens,
+        int h, int w, int firstMask, int maskCount)
+    {
+        int dim = Dim, hw = h * w, nt = 1 + NumMaskTokens + sparseTokens, pixels = 16 * hw, c8 = dim / 8;
+        var lowRes = new float[(long)count * maskCount * pixels];
+        var iouOut = new float[count * maskCount];
+        var planar = new float[dim * hw];
+        for (int c0 = 0; c0 < count; c0 += PromptChunk)
+        {
+            int p = Math.Min(PromptChunk, count - c0);
+            var tokens = new float[p * nt * dim];
+            for (int i = 0; i < p; i++)
+            {
+                int o = i * nt * dim;
+                _iouToken.CopyTo(tokens, o);
+                _maskTokens.CopyTo(tokens, o + dim);
+                sparse.AsSpan((c0 + i) * sparseTokens * dim, sparseTokens * dim).CopyTo(tokens.AsSpan(o + (1 + NumMaskTokens) * dim));
+            }
+            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt);
+
+            var rowsIn = new float[p * dim];
+            var hyperIn = new float[p * NumMaskTokens * c8];
+            for (int t = 0; t < NumMaskTokens; t++)
+            {
+                for (int i = 0; i < p; i++) hs.AsSpan((i * nt + 1 + t) * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
+                float[] o = _hyper[t].Forward(rowsIn, p);
+                for (int i = 0; i < p; i++) o.AsSpan(i * c8, c8).CopyTo(hyperIn.AsSpan((i * NumMaskTokens + t) * c8));
+            }
+            for (int i = 0; i < p; i++) hs.AsSpan(i * nt * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
+            float[] iou = _iouHead.Forward(rowsIn, p);
+            int iouWidth = iou.Length / p;
+
+            for (int i = 0; i < p; i++)
+            {
+                ImageEncoderViT.Transpose(keys[i], planar, hw, dim);
+                keys[i] = null!;
+                float[] up = _up1.Forward(planar, h, w);
+                _upNorm.Apply2d(up, 4 * hw);
+                Activations.Gelu(up);
+                up = _up2.Forward(up, 2 * h, 2 * w);
+                Activations.Gelu(up);
+                long dst = (long)(c0 + i) * maskCount * pixels;
+                Gemm.MatMul(hyperIn.AsSpan((i * NumMaskTokens + firstMask) * c8, maskCount * c8), up,
+                    lowRes.AsSpan((int)dst, maskCount * pixels), maskCount, c8, pixels);
+                iou.AsSpan(i * iouWidth + firstMask, maskCount).CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
+            }
+        }
+        return (lowRes, iouOut);
+    }
+}
