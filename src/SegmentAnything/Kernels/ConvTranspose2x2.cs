@@ -52,11 +52,18 @@ public sealed class ConvTranspose2x2
     }
 
     /// <summary>[in, h, w] to [out, 2h, 2w].</summary>
-    public float[] Forward(ReadOnlySpan<float> input, int h, int w)
+    public float[] Forward(ReadOnlySpan<float> input, int h, int w) => Forward(input, h, w, tokenMajor: false);
+
+    /// <summary>
+    /// To [out, 2h, 2w] from [in, h, w], or with <paramref name="tokenMajor"/> from [h·w, in] (a
+    /// transformer's tokens), read transposed by the product instead of copied.
+    /// </summary>
+    public float[] Forward(ReadOnlySpan<float> input, int h, int w, bool tokenMajor)
     {
         int hw = h * w, ow = 2 * w;
+        if (input.Length < (long)InChannels * hw) throw new ArgumentException($"Input of {input.Length} values is smaller than {InChannels}x{h}x{w}.");
         var tmp = new float[OutChannels * 4 * hw];
-        Gemm.MatMul(_weightRows, input, tmp, OutChannels * 4, InChannels, hw);
+        Gemm.MatMul(OutChannels * 4, hw, InChannels, _weightRows, InChannels, false, input, tokenMajor ? InChannels : hw, tokenMajor, tmp, hw);
         var output = new float[OutChannels * 4 * hw];
         // Output row 2y+dy interleaves the dx = 0 and dx = 1 product rows: a vector zip per 8 pixels.
         KernelParallel.ForRanges(OutChannels * 2, 8, (r0, r1) =>

@@ -17,8 +17,13 @@ public class ConvTranspose2x2Tests
         float[] weight = Enumerable.Range(0, cin * cout * 4).Select(_ => (float)rng.Next(-4, 5)).ToArray();
         float[] bias = Enumerable.Range(0, cout).Select(_ => (float)rng.Next(-3, 4)).ToArray();
         float[] input = Enumerable.Range(0, cin * h * w).Select(_ => (float)rng.Next(-5, 6)).ToArray();
-        float[] output = new ConvTranspose2x2(weight, bias, cin, cout).Forward(input, h, w);
+        var conv = new ConvTranspose2x2(weight, bias, cin, cout);
+        float[] output = conv.Forward(input, h, w);
         Assert.Equal(cout * 4 * h * w, output.Length);
+        var tokens = new float[input.Length];
+        for (int i = 0; i < cin; i++)
+            for (int p = 0; p < h * w; p++) tokens[p * cin + i] = input[i * h * w + p];
+        Assert.Equal(output, conv.Forward(tokens, h, w, tokenMajor: true));
         for (int o = 0; o < cout; o++)
             for (int y = 0; y < 2 * h; y++)
                 for (int x = 0; x < 2 * w; x++)
