@@ -34,11 +34,13 @@ public static class AutoCommand
         var mode = new Option<string>("--output-mode") { Description = "Segmentation format: binary_mask, uncompressed_rle or coco_rle.", DefaultValueFactory = _ => "uncompressed_rle" };
         var maskPngs = new Option<bool>("--mask-pngs") { Description = "Also write one PNG per mask (IMAGE_masks/NNN.png)." };
         var overlay = new Option<bool>("--overlay") { Description = "Also write an overlay colouring every mask (IMAGE_overlay.png); on by default for a single image.", DefaultValueFactory = _ => true };
+        var polygons = new Option<bool>("--polygons") { Description = "Also write each mask's outline: \"polygons\" (COCO polygon segmentation, outer rings) and \"polygon_holes\"." };
+        var polygonTolerance = new Option<double>("--polygon-tolerance") { Description = "Douglas-Peucker simplification of --polygons, in pixels (0: exact pixel outlines).", DefaultValueFactory = _ => 0 };
         var overwrite = new Option<bool>("--overwrite") { Description = "Redo images whose JSON already exists." };
         var cmd = new Command("auto", "Segment everything: automatic mask generation over a point grid (and crops).")
         {
             input, checkpoint, model, output, pointsPerSide, pointsPerBatch, predIou, stability, stabilityOffset, boxNms,
-            cropLayers, cropNms, cropOverlap, downscale, minArea, mode, maskPngs, overlay, overwrite,
+            cropLayers, cropNms, cropOverlap, downscale, minArea, mode, polygons, polygonTolerance, maskPngs, overlay, overwrite,
         };
         cmd.SetAction(r =>
         {
@@ -54,6 +56,9 @@ public static class AutoCommand
             };
             try { options.Validate(); }
             catch (ArgumentException e) { throw new CliException(e.Message); }
+            double tolerance = r.GetValue(polygonTolerance);
+            if (!(tolerance >= 0) || double.IsInfinity(tolerance)) throw new CliException($"--polygon-tolerance must be a finite number >= 0, not {tolerance}");
+            double? polygonTol = r.GetValue(polygons) ? tolerance : null;
 
             string path = r.GetValue(input)!;
             bool folder = Directory.Exists(path);
@@ -90,7 +95,7 @@ public static class AutoCommand
                 ProgressBar? bar = null;
                 var records = generator.Generate(image, new SyncProgress(p => (bar ??= new ProgressBar(label, p.Total)).Report(p.Done)));
                 bar?.Done();
-                WriteAtomically(jsonPath, s => Sa1bJson.Write(s, records, outputMode, Path.GetFileName(img), image.Width, image.Height));
+                WriteAtomically(jsonPath, s => Sa1bJson.Write(s, records, outputMode, Path.GetFileName(img), image.Width, image.Height, polygonTol));
                 if (r.GetValue(maskPngs))
                 {
                     string maskDir = Path.Combine(outDir, stem + "_masks");

@@ -13,6 +13,7 @@ public sealed class AutomaticMaskGenerator
 {
     private readonly SamPredictor _predictor;
     private readonly IReadOnlyList<double[]> _grids;
+    private readonly System.Collections.Concurrent.ConcurrentBag<MaskWorkspace> _workspaces = [];
 
     public AutomaticMaskGeneratorOptions Options { get; }
 
@@ -121,28 +122,16 @@ public sealed class AutomaticMaskGenerator
             prompts += bn;
             clock.Start(Stage.Post);
             candidates += bn * pred.MasksPerPoint;
-            for (int i = 0; i < bn; i++)
-                for (int k = 0; k < pred.MasksPerPoint; k++)
-                {
-                    float iou = pred.Iou[i * pred.MasksPerPoint + k];
-                    // Provably unchanged by upsampling: the IoU filter runs before any full-size work.
-                    if (o.PredIouThresh > 0 && !(iou > o.PredIouThresh)) continue;
-                    float[] logits = _predictor.UpscaleMask(pred.LowRes(i, k), pred.LowResHeight, pred.LowResWidth);
-                    float stability = AmgGeometry.StabilityScore(logits, 0f, o.StabilityScoreOffset);
-                    if (o.StabilityScoreThresh > 0 && !(stability >= o.StabilityScoreThresh)) continue;
-                    var mask = new bool[logits.Length];
-                    if (pred.InclusiveThreshold) for (int p = 0; p < mask.Length; p++) mask[p] = logits[p] >= 0f;
-                    else for (int p = 0; p < mask.Length; p++) mask[p] = logits[p] > 0f;
-                    var (x0, y0, x1, y1) = MaskStats.BoundingBoxXyxy(mask, ch, cw);
-                    var box = new BoxXyxy(x0, y0, x1, y1);
-                    if (AmgGeometry.IsBoxNearCropEdge(box, crop, imageBox)) continue;
-                    bool[] full = AmgGeometry.UncropMask(mask, crop, image.Height, image.Width);
-                    data.Add(new Candidate
-                    {
-                        Rle = MaskRle.ToCocoRle(full, image.Height, image.Width), Box = box, Iou = iou, Stability = stability,
-                        X = points[2 * (b0 + i)], Y = points[2 * (b0 + i) + 1], Crop = crop,
-                    });
-                }
+            int m = pred.MasksPerPoint;
+            var found = new Candidate?[bn * m];
+            // Candidates are independent: one worker each, results kept in candidate order.
+            Parallel.For(0, bn * m, RentWorkspace, (c, _, ws) =>
+            {
+                int i = c / m;
+                found[c] = Evaluate(ws, pred, i, c % m, crop, imageBox, image.Height, image.Width, points[2 * (b0 + i)], points[2 * (b0 + i) + 1]);
+                return ws;
+            }, _workspaces.Add);
+            foreach (var c in found) if (c is not null) data.Add(c);
             batchDone();
         }
         if (data.Count == 0) return data;
@@ -157,6 +146,35 @@ public sealed class AutomaticMaskGenerator
             kept.Add(c);
         }
         return kept;
+    }
+
+    private MaskWorkspace RentWorkspace() => _workspaces.TryTake(out var ws) ? ws : new MaskWorkspace();
+
+    /// <summary>
+    /// One decoded mask through amg's per-candidate steps: the IoU filter (before any full-size work, which
+    /// it does not depend on), upsampling to the crop, stability score, threshold, box, the crop-edge
+    /// filter, uncropping and the RLE. Null when filtered out.
+    /// </summary>
+    private Candidate? Evaluate(MaskWorkspace ws, PointBatchPrediction pred, int i, int k, BoxXyxy crop, BoxXyxy imageBox, int imageH, int imageW,
+        double x, double y)
+    {
+        var o = Options;
+        float iou = pred.Iou[i * pred.MasksPerPoint + k];
+        if (o.PredIouThresh > 0 && !(iou > o.PredIouThresh)) return null;
+        // amg thresholds at mask_threshold ± offset, mask_threshold being 0.
+        float high = MaskPostprocessing.MaskThreshold + o.StabilityScoreOffset, low = MaskPostprocessing.MaskThreshold - o.StabilityScoreOffset;
+        var emb = _predictor.Embedding;
+        if (_predictor.Model.EfficientSam is null)
+            ws.AnalyzeSam(pred.LowRes(i, k), pred.LowResHeight, pred.LowResWidth, _predictor.Model.ImageEncoder.ImageSize, emb.InputSize, emb.OriginalSize,
+                high, low, pred.InclusiveThreshold);
+        else
+            ws.AnalyzePlane(_predictor.UpscaleMask(pred.LowRes(i, k), pred.LowResHeight, pred.LowResWidth), crop.Height, crop.Width, high, low, pred.InclusiveThreshold);
+        var bits = ws.Bits;
+        float stability = bits.StabilityScore;
+        if (o.StabilityScoreThresh > 0 && !(stability >= o.StabilityScoreThresh)) return null;
+        var box = bits.Box();
+        if (AmgGeometry.IsBoxNearCropEdge(box, crop, imageBox)) return null;
+        return new Candidate { Rle = bits.ToCocoRle(crop, imageH, imageW), Box = box, Iou = iou, Stability = stability, X = x, Y = y, Crop = crop };
     }
 
     /// <summary>amg's <c>postprocess_small_regions</c>: fill small holes, drop small islands, prefer unchanged masks in a new NMS.</summary>

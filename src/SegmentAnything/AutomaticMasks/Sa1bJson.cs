@@ -7,11 +7,15 @@ namespace SegmentAnything.AutomaticMasks;
 /// Writes generated masks in the SA-1B layout: <c>{"image": {...}, "annotations": [records]}</c>, each
 /// record with the official generator's keys. The segmentation follows the output mode: a binary mask
 /// (rows of 0/1), an uncompressed RLE (<c>counts</c> as numbers) or a COCO RLE (<c>counts</c> as
-/// pycocotools' string).
+/// pycocotools' string). With a polygon tolerance, each record also gets <c>polygons</c> (COCO polygon
+/// segmentation: the outer rings, <c>[x0, y0, x1, y1, …]</c> in pixel-corner coordinates) and
+/// <c>polygon_holes</c> (the hole rings, which COCO's union of polygons cannot express), from
+/// <see cref="MaskPolygons.FromMask"/>.
 /// </summary>
 public static class Sa1bJson
 {
-    public static void Write(Stream stream, IReadOnlyList<MaskRecord> records, AmgOutputMode mode, string? fileName, int width, int height)
+    public static void Write(Stream stream, IReadOnlyList<MaskRecord> records, AmgOutputMode mode, string? fileName, int width, int height,
+        double? polygonTolerance = null)
     {
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
         w.WriteStartObject();
@@ -21,12 +25,12 @@ public static class Sa1bJson
         w.WriteNumber("height", height);
         w.WriteEndObject();
         w.WriteStartArray("annotations");
-        foreach (var r in records) WriteRecord(w, r, mode);
+        foreach (var r in records) WriteRecord(w, r, mode, polygonTolerance);
         w.WriteEndArray();
         w.WriteEndObject();
     }
 
-    public static void WriteRecord(Utf8JsonWriter w, MaskRecord r, AmgOutputMode mode)
+    public static void WriteRecord(Utf8JsonWriter w, MaskRecord r, AmgOutputMode mode, double? polygonTolerance = null)
     {
         w.WriteStartObject();
         w.WritePropertyName("segmentation");
@@ -67,6 +71,12 @@ public static class Sa1bJson
         w.WriteEndArray();
         WriteFloat(w, "stability_score", r.StabilityScore);
         WriteNumbers(w, "crop_box", r.CropBox.Select(v => (double)v));
+        if (polygonTolerance is double tol)
+        {
+            var rings = MaskPolygons.FromMask(r.DecodeMask(), rle.Height, rle.Width, tol);
+            WriteRings(w, "polygons", rings.Where(p => !p.IsHole));
+            WriteRings(w, "polygon_holes", rings.Where(p => p.IsHole));
+        }
         w.WriteEndObject();
     }
 
@@ -75,6 +85,13 @@ public static class Sa1bJson
     {
         if (float.IsFinite(v)) w.WriteNumber(name, (double)v);
         else w.WriteNull(name);
+    }
+
+    private static void WriteRings(Utf8JsonWriter w, string name, IEnumerable<MaskPolygon> rings)
+    {
+        w.WriteStartArray(name);
+        foreach (var ring in rings) WriteNumbers(w, null, ring.Points);
+        w.WriteEndArray();
     }
 
     private static void WriteNumbers(Utf8JsonWriter w, string? name, IEnumerable<double> values)

@@ -155,7 +155,7 @@ public static class TorchResize
     }
 
     /// <summary>Per output index: <see cref="Count"/> source indices (clamped) and float32 weights.</summary>
-    private sealed class Taps(int count, int[] index, float[] weight)
+    internal sealed class Taps(int count, int[] index, float[] weight)
     {
         public int Count { get; } = count;
         public int[] Index { get; } = index;

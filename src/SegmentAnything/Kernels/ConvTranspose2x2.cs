@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace SegmentAnything.Kernels;
 
 /// <summary>
@@ -21,29 +24,59 @@ public sealed class ConvTranspose2x2
             for (int r = 0; r < outChannels * 4; r++) _weightRows[r * inChannels + i] = weight[i * outChannels * 4 + r];
     }
 
-    /// <summary>[in, h, w] to [out, 2h, 2w].</summary>
-    public float[] Forward(ReadOnlySpan<float> input, int h, int w)
+    /// <summary>dst[2x] = even[x] + bias, dst[2x + 1] = odd[x] + bias.</summary>
+    private static unsafe void Interleave(ReadOnlySpan<float> even, ReadOnlySpan<float> odd, float bias, Span<float> dst)
     {
-        int hw = h * w, ow = 2 * w;
-        var tmp = new float[OutChannels * 4 * hw];
-        Gemm.MatMul(_weightRows, input, tmp, OutChannels * 4, InChannels, hw);
-        var output = new float[OutChannels * 4 * hw];
-        for (int o = 0; o < OutChannels; o++)
+        int n = even.Length, x = 0;
+        fixed (float* e = even, d = odd, o = dst)
         {
-            float b = _bias[o];
-            for (int d = 0; d < 4; d++)
+            if (Avx.IsSupported)
             {
-                int dy = d >> 1, dx = d & 1;
-                ReadOnlySpan<float> src = tmp.AsSpan((o * 4 + d) * hw, hw);
-                Span<float> plane = output.AsSpan(o * 4 * hw, 4 * hw);
-                for (int y = 0; y < h; y++)
+                var b = Vector256.Create(bias);
+                for (; x <= n - 8; x += 8)
                 {
-                    int rowBase = (2 * y + dy) * ow + dx;
-                    ReadOnlySpan<float> srow = src.Slice(y * w, w);
-                    for (int x = 0; x < w; x++) plane[rowBase + 2 * x] = srow[x] + b;
+                    var a = Avx.Add(Avx.LoadVector256(e + x), b);
+                    var c = Avx.Add(Avx.LoadVector256(d + x), b);
+                    var lo = Avx.UnpackLow(a, c);  // a0 c0 a1 c1 | a4 c4 a5 c5
+                    var hi = Avx.UnpackHigh(a, c); // a2 c2 a3 c3 | a6 c6 a7 c7
+                    Avx.Store(o + 2 * x, Avx.Permute2x128(lo, hi, 0x20));
+                    Avx.Store(o + 2 * x + 8, Avx.Permute2x128(lo, hi, 0x31));
                 }
             }
+            for (; x < n; x++)
+            {
+                o[2 * x] = e[x] + bias;
+                o[2 * x + 1] = d[x] + bias;
+            }
         }
+    }
+
+    /// <summary>[in, h, w] to [out, 2h, 2w].</summary>
+    public float[] Forward(ReadOnlySpan<float> input, int h, int w) => Forward(input, h, w, tokenMajor: false);
+
+    /// <summary>
+    /// To [out, 2h, 2w] from [in, h, w], or with <paramref name="tokenMajor"/> from [h·w, in] (a
+    /// transformer's tokens), read transposed by the product instead of copied.
+    /// </summary>
+    public float[] Forward(ReadOnlySpan<float> input, int h, int w, bool tokenMajor)
+    {
+        int hw = h * w, ow = 2 * w;
+        if (input.Length < (long)InChannels * hw) throw new ArgumentException($"Input of {input.Length} values is smaller than {InChannels}x{h}x{w}.");
+        var tmp = new float[OutChannels * 4 * hw];
+        Gemm.MatMul(OutChannels * 4, hw, InChannels, _weightRows, InChannels, false, input, tokenMajor ? InChannels : hw, tokenMajor, tmp, hw);
+        var output = new float[OutChannels * 4 * hw];
+        // Output row 2y+dy interleaves the dx = 0 and dx = 1 product rows: a vector zip per 8 pixels.
+        KernelParallel.ForRanges(OutChannels * 2, 8, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                int o = r >> 1, dy = r & 1;
+                ReadOnlySpan<float> even = tmp.AsSpan((o * 4 + 2 * dy) * hw, hw), odd = tmp.AsSpan((o * 4 + 2 * dy + 1) * hw, hw);
+                Span<float> plane = output.AsSpan(o * 4 * hw, 4 * hw);
+                for (int y = 0; y < h; y++)
+                    Interleave(even.Slice(y * w, w), odd.Slice(y * w, w), _bias[o], plane.Slice((2 * y + dy) * ow, ow));
+            }
+        });
         return output;
     }
 }

@@ -35,7 +35,6 @@ public sealed partial class MaskDecoder
         int dim = Dim, hw = h * w, nt = 1 + NumMaskTokens + sparseTokens, pixels = 16 * hw, c8 = dim / 8;
         var lowRes = new float[(long)count * maskCount * pixels];
         var iouOut = new float[count * maskCount];
-        var planar = new float[dim * hw];
         for (int c0 = 0; c0 < count; c0 += PromptChunk)
         {
             int p = Math.Min(PromptChunk, count - c0);
@@ -63,9 +62,8 @@ public sealed partial class MaskDecoder
 
             for (int i = 0; i < p; i++)
             {
-                ImageEncoderViT.Transpose(keys[i], planar, hw, dim);
+                float[] up = _up1.Forward(keys[i], h, w, tokenMajor: true);
                 keys[i] = null!;
-                float[] up = _up1.Forward(planar, h, w);
                 _upNorm.Apply2d(up, 4 * hw);
                 Activations.Gelu(up);
                 up = _up2.Forward(up, 2 * h, 2 * w);

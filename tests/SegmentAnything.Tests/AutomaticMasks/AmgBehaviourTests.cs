@@ -63,6 +63,20 @@ public class AmgBehaviourTests
         var doc = JsonDocument.Parse(ms.ToArray()).RootElement;
         var first = doc.GetProperty("annotations")[0].GetProperty("segmentation");
         Assert.Equal(records[0].Segmentation.Counts, MaskRle.CountsFromString(first.GetProperty("counts").GetString()!));
+
+        // With polygons: outer rings and holes filled back give each mask exactly.
+        using var withPolygons = new MemoryStream();
+        Sa1bJson.Write(withPolygons, records, AmgOutputMode.CocoRle, "scene0.png", image.Width, image.Height, polygonTolerance: 0);
+        var annotations = JsonDocument.Parse(withPolygons.ToArray()).RootElement.GetProperty("annotations");
+        for (int i = 0; i < records.Count; i++)
+        {
+            var rings = new List<double[]>();
+            foreach (string key in new[] { "polygons", "polygon_holes" })
+                foreach (var ring in annotations[i].GetProperty(key).EnumerateArray())
+                    rings.Add(ring.EnumerateArray().Select(v => v.GetDouble()).ToArray());
+            Assert.NotEmpty(annotations[i].GetProperty("polygons").EnumerateArray());
+            Assert.Equal(records[i].DecodeMask(), MaskPolygons.Fill(rings, image.Height, image.Width));
+        }
     }
 
     [SkippableFact]
