@@ -53,14 +53,6 @@ public class MaskPolygonsTests
     }
 
     [Fact]
-    public void DiagonalNeighbours_AreSeparateRings()
-    {
-        var rings = MaskPolygons.Trace(Mask(4, 4, (x, y) => (x, y) is (1, 1) or (2, 2)), 4, 4, 0);
-        Assert.Equal(2, rings.Count);
-        Assert.All(rings, r => Assert.Equal(1, ShoelaceArea(r)));
-    }
-
-    [Fact]
     public void Simplification_KeepsAtLeastThreePoints_AndShrinksRings()
     {
         var disc = Mask(100, 100, (x, y) => (x - 50) * (x - 50) + (y - 50) * (y - 50) < 40 * 40);
