@@ -101,7 +101,7 @@ internal sealed class ViTBlock
         var merged = new float[rows * dim];
         float scale = (float)Math.Pow(hd, -0.5);
         // Long sequences (global blocks) are split by query rows so both cores stay busy.
-        int chunk = n > 1024 ? 128 : n;
+        int chunk = n > 1024 ? 512 : n;
         int chunks = (n + chunk - 1) / chunk;
         KernelParallel.For(nWin * heads * chunks, KernelParallel.MaxThreads, task =>
         {
