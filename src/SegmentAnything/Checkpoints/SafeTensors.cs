@@ -96,34 +96,48 @@ public static class SafeTensors
     }
 
     /// <summary>Writes tensors (float32 as F32, integers in their own dtype) and metadata, atomically.</summary>
-    public static void Write(string path, IEnumerable<KeyValuePair<string, CheckpointTensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<KeyValuePair<string, CheckpointTensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        WriteRaw(path, tensors.Select(kv => (kv.Key, kv.Value.DType, kv.Value.Shape, Encode(kv.Value))), metadata);
+
+    /// <summary>
+    /// Writes already encoded little-endian payloads (so int8 and half tensors need no widening), via a
+    /// temporary file renamed into place: a reader never sees a half-written file.
+    /// </summary>
+    internal static void WriteRaw(string path, IEnumerable<(string Name, DType DType, int[] Shape, byte[] Data)> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         var list = tensors.ToList();
         var header = new Dictionary<string, object>(StringComparer.Ordinal);
         if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
         long offset = 0;
-        foreach (var (name, t) in list)
+        foreach (var (name, dtype, shape, data) in list)
         {
-            long n = t.ElementCount * t.DType.Size();
-            header[name] = new Dictionary<string, object> { ["dtype"] = t.DType.SafetensorsName(), ["shape"] = t.Shape, ["data_offsets"] = new[] { offset, offset + n } };
-            offset += n;
+            header[name] = new Dictionary<string, object> { ["dtype"] = dtype.SafetensorsName(), ["shape"] = shape, ["data_offsets"] = new[] { offset, offset + data.Length } };
+            offset += data.Length;
         }
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
         int pad = (8 - json.Length % 8) % 8;
         string tmp = path + ".tmp-" + Environment.ProcessId;
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        try
         {
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
-            fs.Write(len);
-            fs.Write(json);
-            for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
-            foreach (var (_, t) in list) WriteData(fs, t);
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            {
+                Span<byte> len = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
+                fs.Write(len);
+                fs.Write(json);
+                for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
+                foreach (var t in list) fs.Write(t.Data);
+            }
+            File.Move(tmp, path, overwrite: true);
         }
-        File.Move(tmp, path, overwrite: true);
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
     }
 
-    private static void WriteData(Stream s, CheckpointTensor t)
+    private static byte[] Encode(CheckpointTensor t)
     {
         int size = t.DType.Size();
         var buf = new byte[t.ElementCount * size];
@@ -143,6 +157,6 @@ public static class SafeTensors
                 default: b[0] = (byte)iv; break;
             }
         }
-        s.Write(buf);
+        return buf;
     }
 }
