@@ -60,7 +60,7 @@ public sealed partial class MaskDecoder
             float[] iou = _iouHead.Forward(rowsIn, p);
             int iouWidth = iou.Length / p;
 
-            for (int i = 0; i < p; i++)
+            KernelParallel.ForEachSerial(p, i =>
             {
                 float[] up = _up1.Forward(keys[i], h, w, tokenMajor: true);
                 keys[i] = null!;
@@ -72,7 +72,7 @@ public sealed partial class MaskDecoder
                 Gemm.MatMul(hyperIn.AsSpan((i * NumMaskTokens + firstMask) * c8, maskCount * c8), up,
                     lowRes.AsSpan((int)dst, maskCount * pixels), maskCount, c8, pixels);
                 iou.AsSpan(i * iouWidth + firstMask, maskCount).CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
-            }
+            });
         }
         return (lowRes, iouOut);
     }
