@@ -48,7 +48,7 @@ internal sealed partial class TwoWayTransformer
         int fd = _finalAttn.InternalDim;
         KernelParallel.ForEachSerial(prompts, p =>
         {
-            var kpe = new float[nk * Dim];
+            var kpe = GC.AllocateUninitializedArray<float>(nk * Dim);
             Elementwise.Add(keys![p], ctx.Pos, kpe);
             _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpe, keys[p], merged.AsSpan(p * nq * fd), nq, nk);
         });
@@ -182,7 +182,7 @@ internal sealed partial class DecoderAttention
         int hd = _internal / _heads, dim = kpe.Length / nk, rows = _heads * nq;
         var qk = new float[rows * dim];
         Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
-        var scores = new float[rows * nk];
+        var scores = GC.AllocateUninitializedArray<float>(rows * nk);
         Gemm.MatMul(qk, kpe, scores, rows, dim, nk, bTransposed: true);
         float divisor = MathF.Sqrt(hd);
         for (int h = 0; h < _heads; h++)
@@ -193,7 +193,7 @@ internal sealed partial class DecoderAttention
                 AddThenDivide(scores.AsSpan((h * nq + i) * nk, nk), bias, divisor);
             }
         Normalization.Softmax(scores, rows, nk);
-        var pk = new float[rows * dim];
+        var pk = GC.AllocateUninitializedArray<float>(rows * dim);
         Gemm.MatMul(scores, keys, pk, rows, nk, dim);
         Gemm.MatMulBatched(_heads, nq, hd, dim, pk, dim, nq * dim, false, r.Wv, dim, hd * dim, true, merged, _internal, hd);
         for (int h = 0; h < _heads; h++)
@@ -230,7 +230,7 @@ internal sealed partial class DecoderAttention
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
-        var scores = new float[nk * cols];
+        var scores = GC.AllocateUninitializedArray<float>(nk * cols); // every branch overwrites it whole
         if (imageQ is not null)
             Gemm.MatMulBatched(_heads, nk, nq, hd, imageQ, _internal, hd, false, tk, _internal, hd, true, scores, cols, nq);
         else
@@ -255,7 +255,7 @@ internal sealed partial class DecoderAttention
         NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
         var u = new float[cols * dim];
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
-        var outp = new float[nk * dim];
+        var outp = GC.AllocateUninitializedArray<float>(nk * dim);
         Gemm.MatMul(scores, u, outp, nk, cols, dim);
         for (int j = 0; j < nk; j++) Elementwise.Add(outp.AsSpan(j * dim, dim), r.Bo);
         return outp;
