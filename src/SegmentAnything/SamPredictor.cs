@@ -183,11 +183,7 @@ public sealed class SamPredictor
         var sam = _model.Sam!;
         var pe = sam.PromptEncoder;
         int g = pe.EmbeddingSize;
-        if (_decoderContext is null || !ReferenceEquals(_decoderContextFor, emb))
-        {
-            _decoderContext = sam.MaskDecoder.PrepareImage(emb.Embedding.Data, pe.DensePositionalEncoding(), pe.EmbedDense([]), g, g);
-            _decoderContextFor = emb;
-        }
+        var context = DecoderContext();
         var (newH, newW) = _transform.GetPreprocessShape(emb.OriginalSize.H, emb.OriginalSize.W);
         double sx = (double)newW / emb.OriginalSize.W, sy = (double)newH / emb.OriginalSize.H;
         var scaled = new double[pointsXY.Length];
@@ -198,8 +194,23 @@ public sealed class SamPredictor
         }
         float[] sparse = pe.EmbedPositivePoints(scaled);
         int first = multimask ? 1 : 0, masks = multimask ? sam.MaskDecoder.NumMaskTokens - 1 : 1;
-        var (low, iou) = sam.MaskDecoder.PredictMasksBatched(_decoderContext, sparse, count, 2, g, g, first, masks);
+        var (low, iou) = sam.MaskDecoder.PredictMasksBatched(context, sparse, count, 2, g, g, first, masks);
         return new PointBatchPrediction(low, iou, count, masks, 4 * g, 4 * g, InclusiveThreshold: false);
+    }
+
+    /// <summary>The image's prompt-independent decoder work without a mask input, computed once per embedding.</summary>
+    private DecoderImageContext DecoderContext()
+    {
+        var emb = Embedding;
+        if (_decoderContext is null || !ReferenceEquals(_decoderContextFor, emb))
+        {
+            var sam = _model.Sam!;
+            var pe = sam.PromptEncoder;
+            int g = pe.EmbeddingSize;
+            _decoderContext = sam.MaskDecoder.PrepareImage(emb.Embedding.Data, pe.DensePositionalEncoding(), pe.EmbedDense([]), g, g);
+            _decoderContextFor = emb;
+        }
+        return _decoderContext;
     }
 
     /// <summary>One low-resolution mask of <see cref="PredictPoints"/> as logits [H, W] at the original image size.</summary>
@@ -263,13 +274,29 @@ public sealed class SamPredictor
         int g = pe.EmbeddingSize;
         float[] sparse = pe.EmbedSparse(points, labels, box);
         trace?.Sparse.Add(sparse);
+        int first = multimask ? 1 : 0, count = multimask ? sam.MaskDecoder.NumMaskTokens - 1 : 1;
+        float[] lowRes, scores;
+        int lowH = 4 * g, lowW = 4 * g;
+        if (maskInput is null && trace is null)
+        {
+            // Without a mask input the image side of the first block is the same for every prompt: reuse it.
+            (lowRes, scores) = sam.MaskDecoder.PredictMasksBatched(DecoderContext(), sparse, 1, sparse.Length / pe.EmbedDim, g, g, first, count);
+        }
+        else (lowRes, scores, lowH, lowW) = DecodeFull(sparse, maskInput, first, count, trace);
+        float[] logits = MaskPostprocessing.Postprocess(lowRes, count, lowH, lowW, _model.ImageEncoder.ImageSize, emb.InputSize, emb.OriginalSize);
+        return new MaskResult(count, emb.OriginalSize.H, emb.OriginalSize.W, scores, logits, lowRes, lowH, lowW);
+    }
+
+    /// <summary>The decoder with its whole image side per prompt (a mask input, or intermediates traced).</summary>
+    private (float[] LowRes, float[] Scores, int H, int W) DecodeFull(float[] sparse, float[]? maskInput, int first, int count, DecoderTrace? trace)
+    {
+        var emb = Embedding;
+        var sam = _model.Sam!;
+        var pe = sam.PromptEncoder;
+        int g = pe.EmbeddingSize;
         float[] dense = pe.EmbedDense(maskInput);
         var pred = sam.MaskDecoder.PredictMasks(emb.Embedding.Data, pe.DensePositionalEncoding(), sparse, sparse.Length / pe.EmbedDim, dense, g, g, trace: trace);
-        int first = multimask ? 1 : 0, count = multimask ? pred.MaskCount - 1 : 1;
         int lowPixels = pred.Height * pred.Width;
-        float[] lowRes = pred.LowResLogits.AsSpan(first * lowPixels, count * lowPixels).ToArray();
-        float[] scores = pred.Iou.AsSpan(first, count).ToArray();
-        float[] logits = MaskPostprocessing.Postprocess(lowRes, count, pred.Height, pred.Width, _model.ImageEncoder.ImageSize, emb.InputSize, emb.OriginalSize);
-        return new MaskResult(count, emb.OriginalSize.H, emb.OriginalSize.W, scores, logits, lowRes, pred.Height, pred.Width);
+        return (pred.LowResLogits.AsSpan(first * lowPixels, count * lowPixels).ToArray(), pred.Iou.AsSpan(first, count).ToArray(), pred.Height, pred.Width);
     }
 }

@@ -60,7 +60,7 @@ public sealed partial class MaskDecoder
             float[] iou = _iouHead.Forward(rowsIn, p);
             int iouWidth = iou.Length / p;
 
-            for (int i = 0; i < p; i++)
+            KernelParallel.ForEachSerial(p, i =>
             {
                 float[] up = _up1.Forward(keys[i], h, w, tokenMajor: true);
                 keys[i] = null!;
@@ -69,10 +69,10 @@ public sealed partial class MaskDecoder
                 up = _up2.Forward(up, 2 * h, 2 * w);
                 Activations.Gelu(up);
                 long dst = (long)(c0 + i) * maskCount * pixels;
-                Gemm.MatMul(hyperIn.AsSpan((i * NumMaskTokens + firstMask) * c8, maskCount * c8), up,
+                HyperProduct(hyperIn.AsSpan((i * NumMaskTokens + firstMask) * c8, maskCount * c8), up,
                     lowRes.AsSpan((int)dst, maskCount * pixels), maskCount, c8, pixels);
                 iou.AsSpan(i * iouWidth + firstMask, maskCount).CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
-            }
+            });
         }
         return (lowRes, iouOut);
     }

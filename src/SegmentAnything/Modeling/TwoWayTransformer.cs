@@ -98,7 +98,7 @@ internal sealed partial class TwoWayAttentionBlock
 
     private static float[] Sum(float[] a, float[] b)
     {
-        var r = new float[a.Length];
+        var r = GC.AllocateUninitializedArray<float>(a.Length); // overwritten whole
         Elementwise.Add(a, b, r);
         return r;
     }

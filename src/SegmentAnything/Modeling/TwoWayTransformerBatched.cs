@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SegmentAnything.Kernels;
 
 namespace SegmentAnything.Modeling;
@@ -44,12 +45,13 @@ internal sealed partial class TwoWayTransformer
         Elementwise.Add(queries, pointEmbedding, q);
         float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
         var merged = new float[prompts * nq * _finalAttn.InternalDim];
-        var kpe = new float[nk * Dim];
-        for (int p = 0; p < prompts; p++)
+        int fd = _finalAttn.InternalDim;
+        KernelParallel.ForEachSerial(prompts, p =>
         {
+            var kpe = GC.AllocateUninitializedArray<float>(nk * Dim);
             Elementwise.Add(keys![p], ctx.Pos, kpe);
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * _finalAttn.InternalDim), kpe, keys[p], merged.AsSpan(p * nq * _finalAttn.InternalDim), nq, nk);
-        }
+            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpe, keys[p], merged.AsSpan(p * nq * fd), nq, nk);
+        });
         float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
         Elementwise.Add(attn, queries);
         _normFinal.Apply(attn, prompts * nq);
@@ -84,7 +86,7 @@ internal sealed partial class TwoWayAttentionBlock
         float[] qp = _tokenToImage.Q.Forward(Sum(queries, queryPe), rows);
         var merged = new float[rows * id];
         var kpes = new float[prompts][];
-        for (int p = 0; p < prompts; p++)
+        KernelParallel.ForEachSerial(prompts, p =>
         {
             if (keys is null) _tokenToImage.Attend(qp.AsSpan(p * nq * id), ctx.FirstKeysK, ctx.FirstKeysV, merged.AsSpan(p * nq * id), nq, nk);
             else
@@ -92,7 +94,7 @@ internal sealed partial class TwoWayAttentionBlock
                 kpes[p] = Sum(keys[p], ctx.Pos);
                 _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
             }
-        }
+        });
         queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
         _n2.Apply(queries, rows);
 
@@ -104,14 +106,14 @@ internal sealed partial class TwoWayAttentionBlock
         float[] qpe = Sum(queries, queryPe);
         float[] tk = _imageToToken.K.Forward(qpe, rows), tv = _imageToToken.V.Forward(queries, rows);
         var newKeys = new float[prompts][];
-        for (int p = 0; p < prompts; p++)
+        KernelParallel.ForEachSerial(prompts, p =>
         {
             float[] outp = _imageToToken.ImageAttendsTokens(keys is null ? ctx.FirstImageQ : null, keys is null ? null : kpes[p],
                 tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim);
             Elementwise.Add(outp, keys is null ? ctx.Src : keys[p]);
             _n4.Apply(outp, nk);
             newKeys[p] = outp;
-        }
+        });
         return (queries, newKeys);
     }
 }
@@ -180,7 +182,7 @@ internal sealed partial class DecoderAttention
         int hd = _internal / _heads, dim = kpe.Length / nk, rows = _heads * nq;
         var qk = new float[rows * dim];
         Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
-        var scores = new float[rows * nk];
+        var scores = GC.AllocateUninitializedArray<float>(rows * nk);
         Gemm.MatMul(qk, kpe, scores, rows, dim, nk, bTransposed: true);
         float divisor = MathF.Sqrt(hd);
         for (int h = 0; h < _heads; h++)
@@ -188,11 +190,10 @@ internal sealed partial class DecoderAttention
             {
                 float bias = 0;
                 for (int c = 0; c < hd; c++) bias += qp[i * _internal + h * hd + c] * r.Bk[h * hd + c];
-                Span<float> row = scores.AsSpan((h * nq + i) * nk, nk);
-                for (int j = 0; j < nk; j++) row[j] = (row[j] + bias) / divisor;
+                AddThenDivide(scores.AsSpan((h * nq + i) * nk, nk), bias, divisor);
             }
         Normalization.Softmax(scores, rows, nk);
-        var pk = new float[rows * dim];
+        var pk = GC.AllocateUninitializedArray<float>(rows * dim);
         Gemm.MatMul(scores, keys, pk, rows, nk, dim);
         Gemm.MatMulBatched(_heads, nq, hd, dim, pk, dim, nq * dim, false, r.Wv, dim, hd * dim, true, merged, _internal, hd);
         for (int h = 0; h < _heads; h++)
@@ -205,6 +206,21 @@ internal sealed partial class DecoderAttention
             }
     }
 
+    private static unsafe void AddThenDivide(Span<float> row, float bias, float divisor)
+    {
+        int j = 0, n = row.Length;
+        fixed (float* p = row)
+        {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var b = Vector512.Create(bias);
+                var d = Vector512.Create(divisor);
+                for (; j <= n - 16; j += 16) ((Vector512.Load(p + j) + b) / d).Store(p + j);
+            }
+            for (; j < n; j++) p[j] = (p[j] + bias) / divisor;
+        }
+    }
+
     /// <summary>
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
     /// projected image queries <paramref name="imageQ"/> when given (shared by all prompts), else
@@ -214,7 +230,7 @@ internal sealed partial class DecoderAttention
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
-        var scores = new float[nk * cols];
+        var scores = GC.AllocateUninitializedArray<float>(nk * cols); // every branch overwrites it whole
         if (imageQ is not null)
             Gemm.MatMulBatched(_heads, nk, nq, hd, imageQ, _internal, hd, false, tk, _internal, hd, true, scores, cols, nq);
         else
@@ -236,11 +252,10 @@ internal sealed partial class DecoderAttention
                 Elementwise.Add(row, colBias);
             }
         }
-        Elementwise.Scale(scores, 1f / MathF.Sqrt(hd));
-        Normalization.Softmax(scores, nk * _heads, nq);
+        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
         var u = new float[cols * dim];
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
-        var outp = new float[nk * dim];
+        var outp = GC.AllocateUninitializedArray<float>(nk * dim);
         Gemm.MatMul(scores, u, outp, nk, cols, dim);
         for (int j = 0; j < nk; j++) Elementwise.Add(outp.AsSpan(j * dim, dim), r.Bo);
         return outp;
