@@ -89,15 +89,25 @@ public sealed class AnnotationSession
         }
     }
 
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ImageEmbedding, SamPredictor> _predictors = new();
+
+    private SamPredictor PredictorFor(ImageEmbedding embedding) => _predictors.GetValue(embedding, e =>
+    {
+        var predictor = new SamPredictor(Model);
+        predictor.SetEmbedding(e);
+        return predictor;
+    });
+
     public async Task<JsonObject> DecodeAsync(long id, DecodeRequest request, CancellationToken ct)
     {
         var image = Image(id);
         var (embedding, _) = await Embeddings.GetAsync(ImagePath(image), ct);
         var sw = Stopwatch.StartNew();
         var prompt = ToPrompt(id, request);
-        var predictor = new SamPredictor(Model);
-        predictor.SetEmbedding(embedding);
-        var result = predictor.Predict(prompt, request.Multimask);
+        var predictor = PredictorFor(embedding);
+        MaskResult result;
+        // One predictor per cached embedding keeps the image's prompt-independent decoder work; its decodes run one at a time.
+        lock (predictor) result = predictor.Predict(prompt, request.Multimask);
         var masks = new CocoRle[result.Count];
         var lowRes = new float[result.Count][];
         var list = new JsonArray();
