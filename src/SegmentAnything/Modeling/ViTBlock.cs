@@ -165,6 +165,14 @@ internal sealed class ViTBlock
             ReadOnlySpan<float> rh = dh.AsSpan(i * spanH, spanH), rw = dw.AsSpan(i * spanW, spanW);
             Span<float> w = relW.AsSpan(0, qw);
             for (int kx = 0; kx < qw; kx++) w[kx] = rw[qx - kx + qw - 1];
+            if (RelPosSoftmax.IsSupported)
+            {
+                unsafe
+                {
+                    fixed (float* pr = row) fixed (float* ph = rh) fixed (float* pw = w) RelPosSoftmax.Apply(pr, qh, qw, qy, ph, pw);
+                }
+                continue;
+            }
             for (int ky = 0; ky < qh; ky++)
                 Elementwise.AddScalarThenVector(row.Slice(ky * qw, qw), rh[qy - ky + qh - 1], w);
             Normalization.Softmax(row, 1, nk);
