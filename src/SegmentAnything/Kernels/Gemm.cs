@@ -124,6 +124,29 @@ public static class Gemm
     }
 
     /// <summary>
+    /// C[m,n] = alpha · A[m,k] · B with B prepacked, on the calling thread only: for callers that run
+    /// many products in parallel and reuse one packed operand across them (attention keys and values).
+    /// </summary>
+    internal static void MatMulSerial(int m, ReadOnlySpan<float> a, int lda, PackedMatrix b, Span<float> c, int ldc, float alpha = 1f)
+    {
+        int n = b.N, k = b.K;
+        CheckDims(m, n, k);
+        CheckOperand(a, 0, m, k, lda, "A");
+        CheckOperand(c, 0, m, n, ldc, "C");
+        if (m == 0 || n == 0) return;
+        if (k == 0) { FillEmpty(c, m, n, ldc, false, default, default); return; }
+        unsafe
+        {
+            fixed (float* pa = a) fixed (float* pc = c)
+            {
+                new GemmDriver(b.Isa, m, n, k, new MatrixRef(pa, lda, false), default, b.Pointer, pc, ldc, alpha,
+                    false, null, null).Run(1);
+            }
+        }
+        GC.KeepAlive(b);
+    }
+
+    /// <summary>
     /// Product with an optional bias per row of C (length m) and per column (length n), added when the
     /// result is stored (not when accumulating): the fused epilogue of Conv2d and Linear.
     /// </summary>

@@ -14,12 +14,17 @@ internal sealed class ViTBlock
     private readonly LayerNormParams _norm1, _norm2;
     private readonly Linear _qkv, _proj;
     private readonly float[]? _relPosH, _relPosW;
+    // The rel-pos tables as prepacked Bᵀ operands of the per-query dot products.
+    private readonly PackedMatrix? _relPosHPacked, _relPosWPacked;
     private readonly MlpBlock _mlp;
     private readonly int _dim, _heads, _window;
 
     private ViTBlock(LayerNormParams norm1, LayerNormParams norm2, Linear qkv, Linear proj, float[]? relH, float[]? relW, MlpBlock mlp, int dim, int heads, int window)
     {
         (_norm1, _norm2, _qkv, _proj, _relPosH, _relPosW, _mlp, _dim, _heads, _window) = (norm1, norm2, qkv, proj, relH, relW, mlp, dim, heads, window);
+        int headDim = dim / heads;
+        if (relH is not null) _relPosHPacked = Gemm.PackB(relH, headDim, relH.Length / headDim, headDim, true);
+        if (relW is not null) _relPosWPacked = Gemm.PackB(relW, headDim, relW.Length / headDim, headDim, true);
     }
 
     public static ViTBlock Load(WeightBinder w, string name, ImageEncoderViTConfig c, int window)
@@ -91,8 +96,10 @@ internal sealed class ViTBlock
 
     /// <summary>
     /// Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then
-    /// the output projection. Heads are read in place from the qkv rows (strided products, no copies);
-    /// the query scale is applied as the product's alpha.
+    /// the output projection. One task per (window, head): long sequences (global blocks) pack the
+    /// head's keys and values once and sweep small query chunks over them, so the packed operands and
+    /// each chunk's scores stay in cache; the rel-pos add and softmax run per row while it is in L1.
+    /// The query scale is applied as the product's alpha; rel-pos uses the unscaled queries.
     /// </summary>
     private float[] Attention(float[] tokens, int nWin, int n, int qh, int qw)
     {
@@ -100,59 +107,75 @@ internal sealed class ViTBlock
         float[] qkv = _qkv.Forward(tokens, rows);
         var merged = new float[rows * dim];
         float scale = (float)Math.Pow(hd, -0.5);
-        // Long sequences (global blocks) are split by query rows so both cores stay busy.
-        int chunk = n > 1024 ? 512 : n;
-        int chunks = (n + chunk - 1) / chunk;
-        KernelParallel.For(nWin * heads * chunks, KernelParallel.MaxThreads, task =>
+        bool packed = n > 1024;
+        int chunk = packed ? QueryChunk : n;
+        KernelParallel.For(nWin * heads, KernelParallel.MaxThreads, task =>
         {
-            int c = task % chunks, head = task / chunks % heads, win = task / chunks / heads;
-            int r0 = c * chunk, nr = Math.Min(chunk, n - r0);
-            float[] scores = ArrayPool<float>.Shared.Rent(nr * n);
+            int head = task % heads, win = task / heads;
+            int kOff = win * n * ld + dim + head * hd, vOff = kOff + dim;
+            PackedMatrix? keys = packed ? Gemm.PackB(qkv.AsSpan(kOff), hd, n, ld, true) : null;
+            PackedMatrix? values = packed ? Gemm.PackB(qkv.AsSpan(vOff), n, hd, ld, false) : null;
+            int rowsMax = Math.Min(chunk, n);
+            var pool = ArrayPool<float>.Shared;
+            float[] scores = pool.Rent(rowsMax * n);
+            float[] dh = pool.Rent(rowsMax * (2 * qh - 1)), dw = pool.Rent(rowsMax * (2 * qw - 1)), relW = pool.Rent(qw);
             try
             {
-                Span<float> s = scores.AsSpan(0, nr * n);
-                int qOff = (win * n + r0) * ld + head * hd, kOff = win * n * ld + dim + head * hd, vOff = kOff + dim;
-                Gemm.MatMulSerial(nr, n, hd, qkv.AsSpan(qOff), ld, false, qkv.AsSpan(kOff), ld, true, s, n, alpha: scale);
-                if (_relPosH is not null) AddRelPos(s, qkv.AsSpan(qOff), ld, r0, nr, qh, qw, hd);
-                Normalization.Softmax(s, nr, n);
-                Gemm.MatMulSerial(nr, hd, n, s, n, false, qkv.AsSpan(vOff), ld, false, merged.AsSpan((win * n + r0) * dim + head * hd), dim);
+                for (int r0 = 0; r0 < n; r0 += chunk)
+                {
+                    int nr = Math.Min(chunk, n - r0);
+                    Span<float> s = scores.AsSpan(0, nr * n);
+                    int qOff = (win * n + r0) * ld + head * hd;
+                    Span<float> output = merged.AsSpan((win * n + r0) * dim + head * hd);
+                    if (keys is not null) Gemm.MatMulSerial(nr, qkv.AsSpan(qOff), ld, keys, s, n, scale);
+                    else Gemm.MatMulSerial(nr, n, hd, qkv.AsSpan(qOff), ld, false, qkv.AsSpan(kOff), ld, true, s, n, alpha: scale);
+                    if (_relPosH is not null) AddRelPosSoftmax(s, qkv.AsSpan(qOff), ld, r0, nr, qh, qw, dh, dw, relW);
+                    else Normalization.Softmax(s, nr, n);
+                    if (values is not null) Gemm.MatMulSerial(nr, s, n, values, output, dim);
+                    else Gemm.MatMulSerial(nr, hd, n, s, n, false, qkv.AsSpan(vOff), ld, false, output, dim);
+                }
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(scores);
+                pool.Return(scores); pool.Return(dh); pool.Return(dw); pool.Return(relW);
             }
         });
         return _proj.Forward(merged, rows);
     }
 
+    /// <summary>Query rows per chunk of a global block: a multiple of the micro-kernel height whose scores fit in L2.</summary>
+    private const int QueryChunk = 48;
+
     /// <summary>
-    /// Decomposed relative positions: scores[(qy,qx),(ky,kx)] += q·Rh[qy−ky] + q·Rw[qx−kx], with the
-    /// unscaled queries (rows of stride <paramref name="ldq"/>). Each table is first dotted with every
-    /// query (a small matrix product); the width term is then one reversed slice per query row.
+    /// Decomposed relative positions, then the row softmax: scores[(qy,qx),(ky,kx)] += q·Rh[qy−ky] + q·Rw[qx−kx],
+    /// with the unscaled queries (rows of stride <paramref name="ldq"/>). Each table is first dotted with every
+    /// query (a small matrix product against the prepacked table); the width term is then one reversed slice
+    /// per query row, and each row is normalised right after its add while still in L1.
     /// </summary>
-    private void AddRelPos(Span<float> scores, ReadOnlySpan<float> queries, int ldq, int rowStart, int rows, int qh, int qw, int hd)
+    private void AddRelPosSoftmax(Span<float> scores, ReadOnlySpan<float> queries, int ldq, int rowStart, int rows, int qh, int qw,
+        float[] dh, float[] dw, float[] relW)
     {
         int spanH = 2 * qh - 1, spanW = 2 * qw - 1, nk = qh * qw;
-        var pool = ArrayPool<float>.Shared;
-        float[] dh = pool.Rent(rows * spanH), dw = pool.Rent(rows * spanW), relW = pool.Rent(qw);
-        try
+        Gemm.MatMulSerial(rows, queries, ldq, _relPosHPacked!, dh, spanH);
+        Gemm.MatMulSerial(rows, queries, ldq, _relPosWPacked!, dw, spanW);
+        for (int i = 0; i < rows; i++)
         {
-            Gemm.MatMulSerial(rows, spanH, hd, queries, ldq, false, _relPosH, hd, true, dh, spanH);
-            Gemm.MatMulSerial(rows, spanW, hd, queries, ldq, false, _relPosW, hd, true, dw, spanW);
-            for (int i = 0; i < rows; i++)
+            int qi = rowStart + i, qy = qi / qw, qx = qi % qw;
+            Span<float> row = scores.Slice(i * nk, nk);
+            ReadOnlySpan<float> rh = dh.AsSpan(i * spanH, spanH), rw = dw.AsSpan(i * spanW, spanW);
+            Span<float> w = relW.AsSpan(0, qw);
+            for (int kx = 0; kx < qw; kx++) w[kx] = rw[qx - kx + qw - 1];
+            if (RelPosSoftmax.IsSupported)
             {
-                int qi = rowStart + i, qy = qi / qw, qx = qi % qw;
-                Span<float> row = scores.Slice(i * nk, nk);
-                ReadOnlySpan<float> rh = dh.AsSpan(i * spanH, spanH), rw = dw.AsSpan(i * spanW, spanW);
-                Span<float> w = relW.AsSpan(0, qw);
-                for (int kx = 0; kx < qw; kx++) w[kx] = rw[qx - kx + qw - 1];
-                for (int ky = 0; ky < qh; ky++)
-                    Elementwise.AddScalarThenVector(row.Slice(ky * qw, qw), rh[qy - ky + qh - 1], w);
+                unsafe
+                {
+                    fixed (float* pr = row) fixed (float* ph = rh) fixed (float* pw = w) RelPosSoftmax.Apply(pr, qh, qw, qy, ph, pw);
+                }
+                continue;
             }
-        }
-        finally
-        {
-            pool.Return(dh); pool.Return(dw); pool.Return(relW);
+            for (int ky = 0; ky < qh; ky++)
+                Elementwise.AddScalarThenVector(row.Slice(ky * qw, qw), rh[qy - ky + qh - 1], w);
+            Normalization.Softmax(row, 1, nk);
         }
     }
 }
