@@ -1,4 +1,3 @@
-using System.Buffers;
 using SegmentAnything.Checkpoints;
 using SegmentAnything.Kernels;
 
@@ -130,26 +129,8 @@ internal sealed partial class DecoderAttention
     public float[] Forward(float[] q, float[] k, float[] v, int nq, int nk)
     {
         float[] qp = _q.Forward(q, nq), kp = _k.Forward(k, nk), vp = _v.Forward(v, nk);
-        int hd = _internal / _heads;
         var merged = new float[nq * _internal];
-        float divisor = MathF.Sqrt(hd);
-        Parallel.For(0, _heads, h =>
-        {
-            var pool = ArrayPool<float>.Shared;
-            float[] qh = pool.Rent(nq * hd), kh = pool.Rent(nk * hd), vh = pool.Rent(nk * hd), oh = pool.Rent(nq * hd);
-            try
-            {
-                AttentionMath.GatherHead(qp, nq, _internal, h * hd, hd, qh);
-                AttentionMath.GatherHead(kp, nk, _internal, h * hd, hd, kh);
-                AttentionMath.GatherHead(vp, nk, _internal, h * hd, hd, vh);
-                AttentionMath.Attend(qh.AsSpan(0, nq * hd), kh.AsSpan(0, nk * hd), vh.AsSpan(0, nk * hd), oh.AsSpan(0, nq * hd), nq, nk, hd, 1f, divisor);
-                AttentionMath.ScatterHead(oh.AsSpan(0, nq * hd), nq, _internal, h * hd, hd, merged);
-            }
-            finally
-            {
-                pool.Return(qh); pool.Return(kh); pool.Return(vh); pool.Return(oh);
-            }
-        });
+        Attend(qp, kp, vp, merged, nq, nk);
         return _out.Forward(merged, nq);
     }
 }
