@@ -55,12 +55,8 @@ public sealed partial class MaskDecoder
         _maskTokens.CopyTo(tokens, dim);
         sparse.AsSpan(0, sparseTokens * dim).CopyTo(tokens.AsSpan((1 + NumMaskTokens) * dim));
 
+        var (src, pos) = TokenMajorInputs(imageEmbedding, imagePe, dense, hw);
         var srcPlanar = new float[dim * hw];
-        Elementwise.Add(imageEmbedding, dense, srcPlanar);
-        var src = new float[hw * dim];
-        ImageEncoderViT.Transpose(srcPlanar, src, dim, hw);
-        var pos = new float[hw * dim];
-        ImageEncoderViT.Transpose(imagePe, pos, dim, hw);
 
         var (hs, keys) = _transformer.Forward(tokens, src, pos, nt, hw);
         trace?.Transformer.Add(hs);

@@ -13,14 +13,22 @@ public sealed partial class MaskDecoder
     /// </summary>
     internal DecoderImageContext PrepareImage(float[] imageEmbedding, float[] imagePe, float[] dense, int h, int w)
     {
-        int dim = Dim, hw = h * w;
+        int hw = h * w;
+        var (src, pos) = TokenMajorInputs(imageEmbedding, imagePe, dense, hw);
+        return _transformer.PrepareImage(src, pos, hw);
+    }
+
+    /// <summary>The transformer's inputs, token-major [hw, dim]: image embedding plus dense prompt embedding, and the positional encoding.</summary>
+    private (float[] Src, float[] Pos) TokenMajorInputs(float[] imageEmbedding, float[] imagePe, float[] dense, int hw)
+    {
+        int dim = Dim;
         var planar = new float[dim * hw];
         Elementwise.Add(imageEmbedding, dense, planar);
         var src = new float[hw * dim];
         ImageEncoderViT.Transpose(planar, src, dim, hw);
         var pos = new float[hw * dim];
         ImageEncoderViT.Transpose(imagePe, pos, dim, hw);
-        return _transformer.PrepareImage(src, pos, hw);
+        return (src, pos);
     }
 
     /// <summary>
