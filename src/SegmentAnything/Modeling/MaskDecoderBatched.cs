@@ -68,19 +68,12 @@ public sealed partial class MaskDecoder
             float[] iou = _iouHead.Forward(rowsIn, p);
             int iouWidth = iou.Length / p;
 
-            KernelParallel.ForEachSerial(p, i =>
+            for (int i = 0; i < p; i++)
             {
-                float[] up = _up1.Forward(keys[i], h, w, tokenMajor: true);
+                _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
                 keys[i] = null!;
-                _upNorm.Apply2d(up, 4 * hw);
-                Activations.Gelu(up);
-                up = _up2.Forward(up, 2 * h, 2 * w);
-                Activations.Gelu(up);
-                long dst = (long)(c0 + i) * maskCount * pixels;
-                HyperProduct(hyperIn.AsSpan((i * NumMaskTokens + firstMask) * c8, maskCount * c8), up,
-                    lowRes.AsSpan((int)dst, maskCount * pixels), maskCount, c8, pixels);
                 iou.AsSpan(i * iouWidth + firstMask, maskCount).CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
-            });
+            }
         }
         return (lowRes, iouOut);
     }
