@@ -54,7 +54,7 @@ public sealed partial class MaskDecoder
                 _maskTokens.CopyTo(tokens, o + dim);
                 sparse.AsSpan((c0 + i) * sparseTokens * dim, sparseTokens * dim).CopyTo(tokens.AsSpan(o + (1 + NumMaskTokens) * dim));
             }
-            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt);
+            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens);
 
             var rowsIn = new float[p * dim];
             var hyperIn = new float[p * NumMaskTokens * c8];
@@ -71,9 +71,9 @@ public sealed partial class MaskDecoder
             for (int i = 0; i < p; i++)
             {
                 _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
-                keys[i] = null!;
                 iou.AsSpan(i * iouWidth + firstMask, maskCount).CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
             }
+            _transformer.ReturnImageBuffers(keys);
         }
         return (lowRes, iouOut);
     }
