@@ -13,6 +13,8 @@ namespace SegmentAnything.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
+    private const int BatchPrompts = 64;
+
     public static Command Create()
     {
         var checkpoint = CommonOptions.Checkpoint();
@@ -41,6 +43,14 @@ public static class BenchCommand
             var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
             var (decTimes, decFlops) = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            // A batch of 64 single-point prompts on an 8x8 grid, as the automatic mask generator decodes them (low resolution, three masks each).
+            var grid = new double[2 * BatchPrompts];
+            for (int i = 0; i < BatchPrompts; i++)
+            {
+                grid[2 * i] = (i % 8 + 0.5) * img.Width / 8;
+                grid[2 * i + 1] = (i / 8 + 0.5) * img.Height / 8;
+            }
+            var (batchTimes, batchFlops) = Time(Math.Clamp(nd / 4, 2, 5), () => predictor.PredictPoints(grid, multimask: true));
             double? peakGflops = r.GetValue(peak) ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
             var report = new
             {
@@ -51,15 +61,18 @@ public static class BenchCommand
                 isa = KernelInfo.Describe(),
                 encoder = Summary(encTimes, encFlops),
                 decoder = Summary(decTimes, decFlops),
+                decoder_batch_64 = Summary(batchTimes, batchFlops),
             };
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(report));
             else
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
                 if (peakGflops is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
-                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
+                Console.WriteLine($"{"stage",-16} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
                 Row("encoder", report.encoder, peakGflops);
                 Row("decoder", report.decoder, peakGflops);
+                Row("decoder batch 64", report.decoder_batch_64, peakGflops);
+                Console.WriteLine($"{"",-16} {report.decoder_batch_64.min_ms / BatchPrompts,10:F2} ms per prompt (min), {report.decoder_batch_64.gflop / BatchPrompts,6:F3} GFLOP per prompt");
             }
             return 0;
         });
@@ -110,7 +123,7 @@ public static class BenchCommand
     private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs);
 
     private static void Row(string name, Stats s, double? peak) =>
-        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
+        Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
 
     private static Stats Summary(List<double> times, long flops)
     {
