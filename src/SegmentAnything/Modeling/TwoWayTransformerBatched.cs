@@ -17,6 +17,12 @@ internal sealed class DecoderImageContext
     public required float[] FirstKeysK { get; init; }
     public required float[] FirstKeysV { get; init; }
     public required float[] FirstImageQ { get; init; }
+    /// <summary>Per head, the first block's token→image keys as a packed [headDim, tokens] operand.</summary>
+    public required PackedMatrix[] FirstKeysKT { get; init; }
+    /// <summary>Per head, the first block's token→image values as a packed [tokens, headDim] operand.</summary>
+    public required PackedMatrix[] FirstKeysVHeads { get; init; }
+    /// <summary>Per head, the first block's image→token queries as a packed [headDim, tokens] operand.</summary>
+    public required PackedMatrix[] FirstImageQT { get; init; }
 }
 
 internal sealed partial class TwoWayTransformer
@@ -30,7 +36,13 @@ internal sealed partial class TwoWayTransformer
         var kpe = new float[src.Length];
         Elementwise.Add(src, pos, kpe);
         var (k, v, q) = first.ProjectImage(kpe, src, nk);
-        return new DecoderImageContext { Tokens = nk, Src = src, Pos = pos, FirstKeysK = k, FirstKeysV = v, FirstImageQ = q };
+        return new DecoderImageContext
+        {
+            Tokens = nk, Src = src, Pos = pos, FirstKeysK = k, FirstKeysV = v, FirstImageQ = q,
+            FirstKeysKT = first.TokenToImage.PackHeads(k, nk, transposed: true),
+            FirstKeysVHeads = first.TokenToImage.PackHeads(v, nk, transposed: false),
+            FirstImageQT = first.ImageToToken.PackHeads(q, nk, transposed: true),
+        };
     }
 
     public float[] RentImageBuffer(int length)
@@ -84,6 +96,9 @@ internal sealed partial class TwoWayTransformer
 
 internal sealed partial class TwoWayAttentionBlock
 {
+    public DecoderAttention TokenToImage => _tokenToImage;
+    public DecoderAttention ImageToToken => _imageToToken;
+
     /// <summary>The first block's prompt-independent image projections.</summary>
     public (float[] K, float[] V, float[] Q) ProjectImage(float[] kpe, float[] src, int nk) =>
         (_tokenToImage.K.Forward(kpe, nk), _tokenToImage.V.Forward(src, nk), _imageToToken.Q.Forward(kpe, nk));
@@ -112,7 +127,7 @@ internal sealed partial class TwoWayAttentionBlock
         var merged = new float[rows * id];
         KernelParallel.ForEachSerial(prompts, p =>
         {
-            if (first) _tokenToImage.Attend(qp.AsSpan(p * nq * id), ctx.FirstKeysK, ctx.FirstKeysV, merged.AsSpan(p * nq * id), nq, nk);
+            if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
             else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
         });
         queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
@@ -128,7 +143,7 @@ internal sealed partial class TwoWayAttentionBlock
         KernelParallel.ForEachSerial(prompts, p =>
         {
             Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
-            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQ : null, first ? null : kpes[p],
+            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpes[p],
                 tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp);
             Elementwise.Add(outp, first ? ctx.Src : keys[p], keys[p]);
             _n4.Apply(keys[p], nk);
@@ -159,6 +174,34 @@ internal sealed partial class DecoderAttention
         for (int i = 0; i < scores.Length; i++) scores[i] /= divisor;
         Normalization.Softmax(scores, _heads * nq, nk);
         Gemm.MatMulBatched(_heads, nq, hd, nk, scores, nk, nq * nk, false, vp, _internal, hd, false, merged, _internal, hd);
+    }
+
+    /// <summary>
+    /// Per head, the [tokens, internal] projection's head columns packed once as a GEMM operand: [headDim, tokens]
+    /// (<paramref name="transposed"/>, for scores) or [tokens, headDim] (for values), so every prompt reuses the packing.
+    /// </summary>
+    public PackedMatrix[] PackHeads(float[] projected, int tokens, bool transposed)
+    {
+        int hd = _internal / _heads;
+        var heads = new PackedMatrix[_heads];
+        for (int h = 0; h < _heads; h++)
+            heads[h] = transposed ? Gemm.PackB(projected.AsSpan(h * hd), hd, tokens, _internal, bTransposed: true)
+                : Gemm.PackB(projected.AsSpan(h * hd), tokens, hd, _internal, bTransposed: false);
+        return heads;
+    }
+
+    /// <summary><see cref="Attend"/> against keys and values packed per head by <see cref="PackHeads"/>.</summary>
+    public void AttendPacked(ReadOnlySpan<float> qp, PackedMatrix[] keysT, PackedMatrix[] values, Span<float> merged, int nq, int nk)
+    {
+        int hd = _internal / _heads;
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _heads * nq * nk);
+        for (int h = 0; h < _heads; h++)
+            Gemm.MatMul(nq, qp[(h * hd)..], _internal, false, keysT[h], scores[(h * nq * nk)..], nk);
+        float divisor = MathF.Sqrt(hd);
+        Elementwise.Scale(scores, 1f / divisor);
+        Normalization.Softmax(scores, _heads * nq, nk);
+        for (int h = 0; h < _heads; h++)
+            Gemm.MatMul(nq, scores[(h * nq * nk)..], nk, false, values[h], merged[(h * hd)..], _internal);
     }
 
     /// <summary>Attention within each of <paramref name="groups"/> groups of <paramref name="n"/> tokens (self-attention per prompt).</summary>
@@ -243,38 +286,40 @@ internal sealed partial class DecoderAttention
 
     /// <summary>
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
-    /// projected image queries <paramref name="imageQ"/> when given (shared by all prompts), else
+    /// projected image queries packed per head <paramref name="imageQT"/> when given (shared by all prompts), else
     /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim].
     /// </summary>
-    public void ImageAttendsTokens(float[]? imageQ, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim, Span<float> outp)
+    public void ImageAttendsTokens(PackedMatrix[]? imageQT, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim, Span<float> outp)
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
-        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, nk * cols); // every branch overwrites it whole
-        if (imageQ is not null)
-            Gemm.MatMulBatched(_heads, nk, nq, hd, imageQ, _internal, hd, false, tk, _internal, hd, true, scores, cols, nq);
-        else
-        {
-            Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
-            Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
-            Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
-            Span<float> colBias = DecoderScratch.Get(DecoderScratch.Small, cols);
-            for (int h = 0; h < _heads; h++)
-                for (int i = 0; i < nq; i++)
-                {
-                    float b = 0;
-                    for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
-                    colBias[h * nq + i] = b;
-                }
-            for (int j = 0; j < nk; j++)
-            {
-                Span<float> row = scores.Slice(j * cols, cols);
-                Elementwise.Add(row, colBias);
-            }
-        }
-        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
         Span<float> u = DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim);
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
+        if (imageQT is not null)
+        {
+            // Scores stored transposed [(head, token), image token]: the shared image queries are the packed operand,
+            // and the softmax over a prompt's few tokens runs down columns, vectorised across image tokens.
+            Span<float> scoresT = DecoderScratch.Get(DecoderScratch.Scores, cols * nk);
+            for (int h = 0; h < _heads; h++)
+                Gemm.MatMul(nq, tk[(h * hd)..], _internal, false, imageQT[h], scoresT[(h * nq * nk)..], nk);
+            ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+            return;
+        }
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, nk * cols); // overwritten whole
+        Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
+        Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
+        Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
+        Span<float> colBias = DecoderScratch.Get(DecoderScratch.Small, cols);
+        for (int h = 0; h < _heads; h++)
+            for (int i = 0; i < nq; i++)
+            {
+                float b = 0;
+                for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
+                colBias[h * nq + i] = b;
+            }
+        for (int j = 0; j < nk; j++) Elementwise.Add(scores.Slice(j * cols, cols), colBias);
+        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
         // The output bias is added as each product tile is stored, as the official Linear adds it after the sum.
         Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scores, cols, false, u, dim, false, outp, dim, 1f, false, default, r.Bo);
     }
