@@ -145,9 +145,7 @@ internal sealed partial class TwoWayAttentionBlock
             Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
             _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpes[p],
                 tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp);
-            Elementwise.Add(outp, first ? ctx.Src : keys[p], keys[p]);
-            _n4.Apply(keys[p], nk);
-            Elementwise.Add(keys[p], ctx.Pos, kpes[p]);
+            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps);
         });
         return queries;
     }
