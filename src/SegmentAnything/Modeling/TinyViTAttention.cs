@@ -108,6 +108,7 @@ internal sealed class TinyViTAttention
         Normalization.LayerNorm(xn, tokens, Dim, _normWeight, _normBias, LayerNormEps);
         float[] qkv = _qkv.Forward(xn, tokens);
 
+        TinyViTProfile.Mark($"L{Dim} attn-ln-qkv");
         int ws = WindowSize;
         int nH = (h + ws - 1) / ws, nW = (w + ws - 1) / ws;
         bool padded = nH * ws != h || nW * ws != w;
@@ -142,6 +143,7 @@ internal sealed class TinyViTAttention
             }
             return s;
         }, _ => { });
+        TinyViTProfile.Mark($"L{Dim} attn-core");
         return _proj.Forward(context, tokens);
     }
 

@@ -30,13 +30,17 @@ internal sealed class TinyViTBlock
     public float[] Forward(float[] x, int h, int w)
     {
         int tokens = h * w;
+        TinyViTProfile.Mark("pre");
         float[] t = Attention.Forward(x, h, w);
         TinyViTMBConv.AddInPlace(t, x);
-        float[] planar = TinyViTLayout.Transpose(t, tokens, Dim);
-        planar = _localConv.Forward(planar, h, w);
-        t = TinyViTLayout.Transpose(planar, Dim, tokens);
+        TinyViTProfile.Mark($"L{Dim} attn-proj");
+        float[] local = GC.AllocateUninitializedArray<float>(tokens * Dim);
+        _localConv.ForwardChannelsLast(t, h, w, local);
+        t = local;
+        TinyViTProfile.Mark($"L{Dim} localconv");
         float[] m = _mlp.Forward(t, tokens);
         TinyViTMBConv.AddInPlace(m, t);
+        TinyViTProfile.Mark($"L{Dim} mlp");
         return m;
     }
 }

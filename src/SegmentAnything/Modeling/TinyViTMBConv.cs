@@ -6,7 +6,7 @@ namespace SegmentAnything.Modeling;
 
 /// <summary>
 /// TinyViT's inverted-residual <c>MBConv</c>: 1x1 expand, GELU, depthwise 3x3, GELU, 1x1 project,
-/// add the input, GELU (the last activation comes after the residual). Planar [C, H·W] in and out.
+/// add the input, GELU (the last activation comes after the residual). Channels-last [H·W, C] in and out.
 /// </summary>
 internal sealed class TinyViTMBConv
 {
@@ -39,14 +39,43 @@ internal sealed class TinyViTMBConv
 
     public float[] Forward(float[] x, int h, int w)
     {
-        float[] t = _conv1.Forward(x, h, w);
-        Activations.Gelu(t);
-        t = _conv2.Forward(t, h, w);
-        Activations.Gelu(t);
-        t = _conv3.Forward(t, h, w);
-        AddInPlace(t, x);
-        Activations.Gelu(t);
-        return t;
+        int pixels = h * w;
+        if (x.Length != pixels * Channels) throw new ArgumentException("MBConv input has the wrong size.");
+        TinyViTProfile.Mark("pre");
+        float[] t = GC.AllocateUninitializedArray<float>(pixels * Hidden);
+        _conv1.ForwardChannelsLast(x, h, w, t, gelu: true);
+        TinyViTProfile.Mark("mb conv1-gelu");
+        float[] u = GC.AllocateUninitializedArray<float>(pixels * Hidden);
+        _conv2.ForwardChannelsLast(t, h, w, u, gelu: true);
+        TinyViTProfile.Mark("mb dw-gelu");
+        float[] y = GC.AllocateUninitializedArray<float>(pixels * Channels);
+        _conv3.ForwardChannelsLast(u, h, w, y);
+        TinyViTProfile.Mark("mb conv3");
+        AddGelu(y, x);
+        TinyViTProfile.Mark("mb add-gelu3");
+        return y;
+    }
+
+    /// <summary>y = GELU(y + x), in cache-sized chunks so the sum is still in L1 when GELU reads it.</summary>
+    internal static unsafe void AddGelu(Span<float> y, ReadOnlySpan<float> x)
+    {
+        if (x.Length < y.Length) throw new ArgumentException("Residual too small.");
+        const int chunk = 1 << 12;
+        fixed (float* py = y) fixed (float* px = x)
+        {
+            nint iy = (nint)py, ix = (nint)px;
+            int n = y.Length, chunks = (n + chunk - 1) / chunk;
+            KernelParallel.ForRanges(chunks, 8, (c0, c1) =>
+            {
+                for (int c = c0; c < c1; c++)
+                {
+                    int start = c * chunk, len = Math.Min(chunk, n - start);
+                    var ys = new Span<float>((float*)iy + start, len);
+                    AddInPlace(ys, new ReadOnlySpan<float>((float*)ix + start, len));
+                    Activations.Gelu(ys);
+                }
+            });
+        }
     }
 
     internal static void AddInPlace(Span<float> y, ReadOnlySpan<float> x)
