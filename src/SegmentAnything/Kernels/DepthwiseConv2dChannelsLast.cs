@@ -59,6 +59,25 @@ public sealed unsafe class DepthwiseConv2dChannelsLast
         }
     }
 
+    /// <summary>
+    /// Output rows [oy0, oy1) only, on the calling thread, into <paramref name="output"/> (which holds
+    /// just those rows): for callers that run a band's whole chain of kernels on one thread.
+    /// </summary>
+    public void ForwardRows(ReadOnlySpan<float> input, int h, int w, Span<float> output, int oy0, int oy1, bool gelu = false)
+    {
+        var (oh, ow) = OutputSize(h, w);
+        if (h <= 0 || w <= 0 || oh <= 0 || ow <= 0) throw new ArgumentException($"Depthwise conv input {h}x{w} is empty or smaller than the kernel.");
+        if (oy0 < 0 || oy1 > oh || oy0 > oy1) throw new ArgumentOutOfRangeException(nameof(oy0), "Row range outside the output.");
+        if (input.Length < (long)h * w * Channels) throw new ArgumentException("Depthwise conv input too small.");
+        if (output.Length < (long)(oy1 - oy0) * ow * Channels) throw new ArgumentException("Depthwise conv output too small.");
+        fixed (float* pin = input) fixed (float* pout = output)
+        {
+            // Row() addresses the output by absolute row; shift the base so row oy0 lands at the start.
+            float* y = pout - (long)oy0 * ow * Channels;
+            for (int oy = oy0; oy < oy1; oy++) Row(pin, h, w, y, oy, ow, gelu);
+        }
+    }
+
     private void Row(float* x, int h, int w, float* y, int oy, int ow, bool gelu)
     {
         int c = Channels, kh = KernelH, kw = KernelW, stride = Stride, pad = Padding;

@@ -62,6 +62,13 @@ internal sealed class TinyViTConvBN
         return _planar.Value.Forward(input, h, w);
     }
 
+    /// <summary>Depthwise only: output rows [oy0, oy1) on the calling thread (see <see cref="DepthwiseConv2dChannelsLast.ForwardRows"/>).</summary>
+    public void DepthwiseRows(ReadOnlySpan<float> input, int h, int w, Span<float> output, int oy0, int oy1, bool gelu)
+    {
+        if (_depthwise is null) throw new InvalidOperationException("Not a depthwise Conv2d_BN.");
+        _depthwise.ForwardRows(input, h, w, output, oy0, oy1, gelu);
+    }
+
     /// <summary>
     /// Channels-last [h·w, Cin] (or planar when built with planarInput) in, channels-last [oh·ow, Cout]
     /// out; <paramref name="gelu"/> applies exact GELU to the output (fused into the depthwise kernel).

@@ -41,18 +41,29 @@ internal sealed class TinyViTMBConv
     {
         int pixels = h * w;
         if (x.Length != pixels * Channels) throw new ArgumentException("MBConv input has the wrong size.");
+        int c = Channels, hid = Hidden;
         TinyViTProfile.Mark("pre");
-        float[] t = GC.AllocateUninitializedArray<float>(pixels * Hidden);
-        _conv1.ForwardChannelsLast(x, h, w, t, gelu: true);
+        // The depthwise conv needs its neighbours' hidden rows, so the expansion runs over the whole map
+        // first (band by band, GELU while in cache); then each band goes depthwise → project → residual.
+        float[] t = GC.AllocateUninitializedArray<float>(pixels * hid);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            _conv1.ForwardChannelsLast(x.AsSpan(p0 * c, n * c), 1, n, t.AsSpan(p0 * hid, n * hid), gelu: true);
+        });
         TinyViTProfile.Mark("mb conv1-gelu");
-        float[] u = GC.AllocateUninitializedArray<float>(pixels * Hidden);
-        _conv2.ForwardChannelsLast(t, h, w, u, gelu: true);
-        TinyViTProfile.Mark("mb dw-gelu");
-        float[] y = GC.AllocateUninitializedArray<float>(pixels * Channels);
-        _conv3.ForwardChannelsLast(u, h, w, y);
-        TinyViTProfile.Mark("mb conv3");
-        AddGelu(y, x);
-        TinyViTProfile.Mark("mb add-gelu3");
+        float[] y = GC.AllocateUninitializedArray<float>(pixels * c);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            float[] u = TinyViTBands.Scratch(0, n * hid);
+            _conv2.DepthwiseRows(t, h, w, u, r0, r1, gelu: true);
+            Span<float> ys = y.AsSpan(p0 * c, n * c);
+            _conv3.ForwardChannelsLast(u.AsSpan(0, n * hid), 1, n, ys);
+            AddInPlace(ys, x.AsSpan(p0 * c, n * c));
+            Activations.Gelu(ys);
+        });
+        TinyViTProfile.Mark("mb dw-conv3-add-gelu");
         return y;
     }
 

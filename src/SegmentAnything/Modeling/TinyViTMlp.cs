@@ -27,6 +27,20 @@ internal sealed class TinyViTMlp
         return new TinyViTMlp(dim, hidden, normW, normB, fc1, fc2);
     }
 
+    /// <summary>y = x + mlp(x) for a band of rows, on the calling thread (uses band scratch slots 1 and 2).</summary>
+    public void ForwardResidualRows(ReadOnlySpan<float> x, Span<float> y, int rows)
+    {
+        int d = Dim, hid = Hidden;
+        float[] t = TinyViTBands.Scratch(1, rows * d);
+        x[..(rows * d)].CopyTo(t);
+        Normalization.LayerNorm(t, rows, d, _normWeight, _normBias, TinyViTAttention.LayerNormEps);
+        float[] hidden = TinyViTBands.Scratch(2, rows * hid);
+        _fc1.Forward(t, hidden, rows);
+        Activations.Gelu(hidden.AsSpan(0, rows * hid));
+        _fc2.Forward(hidden, y, rows);
+        TinyViTMBConv.AddInPlace(y[..(rows * d)], x);
+    }
+
     public float[] Forward(float[] x, int rows)
     {
         var t = (float[])x.Clone();

@@ -37,13 +37,22 @@ internal sealed class TinyViTPatchMerging
     public float[] Forward(float[] tokens, int h, int w)
     {
         if (tokens.Length != h * w * InChannels) throw new ArgumentException("PatchMerging input has the wrong size.");
-        float[] t = GC.AllocateUninitializedArray<float>(h * w * OutChannels);
-        _conv1.ForwardChannelsLast(tokens, h, w, t, gelu: true);
+        int cin = InChannels, c = OutChannels;
+        float[] t = GC.AllocateUninitializedArray<float>(h * w * c);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            _conv1.ForwardChannelsLast(tokens.AsSpan(p0 * cin, n * cin), 1, n, t.AsSpan(p0 * c, n * c), gelu: true);
+        });
         var (oh, ow) = _conv2.OutputSize(h, w);
-        float[] u = GC.AllocateUninitializedArray<float>(oh * ow * OutChannels);
-        _conv2.ForwardChannelsLast(t, h, w, u, gelu: true);
-        float[] y = GC.AllocateUninitializedArray<float>(oh * ow * OutChannels);
-        _conv3.ForwardChannelsLast(u, oh, ow, y);
+        float[] y = GC.AllocateUninitializedArray<float>(oh * ow * c);
+        TinyViTBands.Run(oh, ow, (r0, r1) =>
+        {
+            int p0 = r0 * ow, n = (r1 - r0) * ow;
+            float[] u = TinyViTBands.Scratch(0, n * c);
+            _conv2.DepthwiseRows(t, h, w, u, r0, r1, gelu: true);
+            _conv3.ForwardChannelsLast(u.AsSpan(0, n * c), 1, n, y.AsSpan(p0 * c, n * c));
+        });
         return y;
     }
 }
