@@ -108,7 +108,6 @@ public sealed class TinyViT : IImageEncoder
         bool ok = image.Shape.SequenceEqual(new[] { 3, s, s }) || image.Shape.SequenceEqual(new[] { 1, 3, s, s });
         if (!ok) throw new ArgumentException($"TinyViT expects a [3, {s}, {s}] image, got [{string.Join(", ", image.Shape)}].");
 
-        TinyViTProfile.Start();
         var (h1, w1) = _embed0.OutputSize(s, s);
         // Everything runs channels-last from the first convolution on (it reads the planar image).
         float[] t = GC.AllocateUninitializedArray<float>(h1 * w1 * _embed0.OutChannels);
@@ -117,7 +116,6 @@ public sealed class TinyViT : IImageEncoder
         float[] t1 = GC.AllocateUninitializedArray<float>(h * w * _embed1.OutChannels);
         _embed1.ForwardChannelsLast(t, h1, w1, t1);
         var x = new TinyViTFeatures(t1, _embed1.OutChannels, h, w, ConvMap: true);
-        TinyViTProfile.Mark("embed");
         recorder?.Record(_prefix + "patch_embed", x.OfficialData, x.OfficialShape);
 
         for (int i = 0; i < _layers.Length; i++)
@@ -126,7 +124,6 @@ public sealed class TinyViT : IImageEncoder
             recorder?.Record($"{_prefix}layers.{i}", x.OfficialData, x.OfficialShape);
         }
 
-        TinyViTProfile.Mark("layers-tail");
         int pixels = x.H * x.W, c = EmbeddingChannels;
         // LayerNorm2d normalises each pixel over its channels: a row LayerNorm in channels-last.
         float[] y0 = GC.AllocateUninitializedArray<float>(pixels * c);
@@ -136,7 +133,6 @@ public sealed class TinyViT : IImageEncoder
         _neck2.Forward(y0, x.H, x.W, y1);
         Normalization.LayerNorm(y1, pixels, c, _neck3Weight, _neck3Bias, NeckLayerNormEps);
         float[] y = TinyViTLayout.Transpose(y1, pixels, c);
-        TinyViTProfile.Mark("neck"); TinyViTProfile.Dump();
         recorder?.Record(_prefix + "neck", y, 1, c, x.H, x.W);
         return new Tensor(y, c, x.H, x.W);
     }

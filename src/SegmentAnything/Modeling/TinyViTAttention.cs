@@ -114,7 +114,6 @@ internal sealed class TinyViTAttention
             _qkv.Forward(xn, qkv.AsSpan(p0 * qkvOut, n * qkvOut), n);
         });
 
-        TinyViTProfile.Mark($"L{Dim} attn-ln-qkv");
         int ws = WindowSize;
         int nH = (h + ws - 1) / ws, nW = (w + ws - 1) / ws;
         bool padded = nH * ws != h || nW * ws != w;
@@ -154,7 +153,6 @@ internal sealed class TinyViTAttention
                 if (y < h && xx < w) s.Context.AsSpan(t * ctxWidth, ctxWidth).CopyTo(context.AsSpan((y * w + xx) * ctxWidth, ctxWidth));
             }
         });
-        TinyViTProfile.Mark($"L{Dim} attn-core");
         float[] y = GC.AllocateUninitializedArray<float>(tokens * dim);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {

@@ -31,9 +31,7 @@ internal sealed class TinyViTBlock
     {
         int tokens = h * w;
         if (x.Length != tokens * Dim) throw new ArgumentException("TinyViT block input has the wrong size.");
-        TinyViTProfile.Mark("pre");
         float[] t = Attention.ForwardResidual(x, h, w);
-        TinyViTProfile.Mark($"L{Dim} attn-proj");
         // The local conv reads neighbouring rows of t, which is complete; each band then runs
         // local conv → x + mlp(x) on one thread.
         int d = Dim;
@@ -45,7 +43,6 @@ internal sealed class TinyViTBlock
             _localConv.DepthwiseRows(t, h, w, local, r0, r1, gelu: false);
             _mlp.ForwardResidualRows(local.AsSpan(0, n * d), m.AsSpan(r0 * w * d, n * d), n);
         });
-        TinyViTProfile.Mark($"L{Dim} localconv-mlp");
         return m;
     }
 }

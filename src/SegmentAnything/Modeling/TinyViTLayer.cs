@@ -76,24 +76,18 @@ internal sealed class TinyViTLayer
         if (_mbconvs is not null)
         {
             float[] map = x.Data;
-            TinyViTProfile.Mark("pre");
             foreach (var block in _mbconvs) map = block.Forward(map, h, w);
-            TinyViTProfile.Mark($"mbconv{Dim}");
             x = new TinyViTFeatures(map, Dim, h, w, ConvMap: true);
         }
         else
         {
-            TinyViTProfile.Mark("pre");
             float[] tokens = x.Data;
-            TinyViTProfile.Mark($"L{Dim} totoken");
             foreach (var block in _blocks!) tokens = block.Forward(tokens, h, w);
             x = new TinyViTFeatures(tokens, Dim, h, w, ConvMap: false);
         }
         if (_downsample is null) return x;
-        TinyViTProfile.Mark("pre");
         var (oh, ow) = _downsample.OutputSize(h, w);
         var ds = new TinyViTFeatures(_downsample.Forward(x.Data, h, w), _downsample.OutChannels, oh, ow, ConvMap: false);
-        TinyViTProfile.Mark($"merge{Dim}");
         return ds;
     }
 }

@@ -42,7 +42,6 @@ internal sealed class TinyViTMBConv
         int pixels = h * w;
         if (x.Length != pixels * Channels) throw new ArgumentException("MBConv input has the wrong size.");
         int c = Channels, hid = Hidden;
-        TinyViTProfile.Mark("pre");
         // The depthwise conv needs its neighbours' hidden rows, so the expansion runs over the whole map
         // first (band by band, GELU while in cache); then each band goes depthwise → project → residual.
         float[] t = GC.AllocateUninitializedArray<float>(pixels * hid);
@@ -51,7 +50,6 @@ internal sealed class TinyViTMBConv
             int p0 = r0 * w, n = (r1 - r0) * w;
             _conv1.ForwardChannelsLast(x.AsSpan(p0 * c, n * c), 1, n, t.AsSpan(p0 * hid, n * hid), gelu: true);
         });
-        TinyViTProfile.Mark("mb conv1-gelu");
         float[] y = GC.AllocateUninitializedArray<float>(pixels * c);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
@@ -63,30 +61,7 @@ internal sealed class TinyViTMBConv
             AddInPlace(ys, x.AsSpan(p0 * c, n * c));
             Activations.Gelu(ys);
         });
-        TinyViTProfile.Mark("mb dw-conv3-add-gelu");
         return y;
-    }
-
-    /// <summary>y = GELU(y + x), in cache-sized chunks so the sum is still in L1 when GELU reads it.</summary>
-    internal static unsafe void AddGelu(Span<float> y, ReadOnlySpan<float> x)
-    {
-        if (x.Length < y.Length) throw new ArgumentException("Residual too small.");
-        const int chunk = 1 << 12;
-        fixed (float* py = y) fixed (float* px = x)
-        {
-            nint iy = (nint)py, ix = (nint)px;
-            int n = y.Length, chunks = (n + chunk - 1) / chunk;
-            KernelParallel.ForRanges(chunks, 8, (c0, c1) =>
-            {
-                for (int c = c0; c < c1; c++)
-                {
-                    int start = c * chunk, len = Math.Min(chunk, n - start);
-                    var ys = new Span<float>((float*)iy + start, len);
-                    AddInPlace(ys, new ReadOnlySpan<float>((float*)ix + start, len));
-                    Activations.Gelu(ys);
-                }
-            });
-        }
     }
 
     internal static void AddInPlace(Span<float> y, ReadOnlySpan<float> x)

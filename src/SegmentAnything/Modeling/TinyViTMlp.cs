@@ -40,13 +40,4 @@ internal sealed class TinyViTMlp
         _fc2.Forward(hidden, y, rows);
         TinyViTMBConv.AddInPlace(y[..(rows * d)], x);
     }
-
-    public float[] Forward(float[] x, int rows)
-    {
-        var t = (float[])x.Clone();
-        Normalization.LayerNorm(t, rows, Dim, _normWeight, _normBias, TinyViTAttention.LayerNormEps);
-        float[] hidden = _fc1.Forward(t, rows);
-        Activations.Gelu(hidden);
-        return _fc2.Forward(hidden, rows);
-    }
 }
