@@ -19,11 +19,20 @@ public static class SafeTensors
 {
     private const long MaxHeaderBytes = 100 * 1024 * 1024;
 
+    /// <summary>Reads every tensor into memory, one positional read per tensor (no whole-file buffer, any file size).</summary>
+    public static SafeTensorsFile Read(string path)
+    {
+        var file = Open(path);
+        foreach (var t in file.Tensors.Values) _ = t.Floats;
+        return file;
+    }
+
     /// <summary>
     /// Reads the header only; each tensor's values stay in the file until first used (positional reads of
-    /// exactly its bytes), so opening a multi-gigabyte checkpoint costs its header, not its size.
+    /// exactly its bytes), so opening a multi-gigabyte checkpoint costs its header, not its size. The file
+    /// must stay in place while its tensors are used.
     /// </summary>
-    public static SafeTensorsFile Read(string path)
+    public static SafeTensorsFile Open(string path)
     {
         try
         {

@@ -17,7 +17,19 @@ public static class TorchZipReader
     /// <summary>Deflate cannot expand data by more than about 1032:1; a larger claim is a lie or a bomb.</summary>
     private const long MaxDeflateRatio = 1032;
 
+    /// <summary>The whole state dict, read into memory.</summary>
     public static StateDict Load(string path)
+    {
+        var dict = Open(path);
+        foreach (var t in dict.Tensors.Values) _ = t.Floats;
+        return dict;
+    }
+
+    /// <summary>
+    /// The state dict with stored records of contiguous tensors left in the file until first used (positional
+    /// reads); the file must stay in place meanwhile. Everything else is read at once.
+    /// </summary>
+    public static StateDict Open(string path)
     {
         if (!File.Exists(path)) throw new CheckpointException($"Checkpoint '{path}' does not exist.");
         Span<byte> head = stackalloc byte[512];
