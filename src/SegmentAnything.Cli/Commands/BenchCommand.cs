@@ -27,12 +27,21 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
         var amg = new Option<bool>("--amg") { Description = "Time automatic mask generation instead: a --points-per-side grid with the IoU and stability filters off and box NMS at 1.0, so every candidate goes through the whole pipeline." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide };
+        var save = new Option<string?>("--save") { Description = "With --arch: write the synthetic checkpoint to this file instead of benchmarking (.safetensors, else a torch.save-style .pth zip)." };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save };
         cmd.SetAction(r =>
         {
             string? synthetic = r.GetValue(arch);
             if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
             else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
+            if (r.GetValue(save) is string savePath)
+            {
+                if (synthetic is null) throw new CliException("--save needs --arch");
+                try { SyntheticCheckpoints.Save(synthetic, savePath); }
+                catch (ArgumentException e) { throw new CliException(e.Message); }
+                Console.WriteLine($"wrote {savePath}: synthetic {synthetic}, {new FileInfo(savePath).Length:N0} bytes");
+                return 0;
+            }
             int n = r.GetValue(runs), nd = r.GetValue(decodeRuns);
             if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
             var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);

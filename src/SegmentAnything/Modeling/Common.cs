@@ -7,7 +7,7 @@ namespace SegmentAnything.Modeling;
 internal static class Layers
 {
     public static Linear Linear(WeightBinder w, string name, int inFeatures, int outFeatures, bool bias = true) =>
-        new(w.Take(name + ".weight", outFeatures, inFeatures), bias ? w.Take(name + ".bias", outFeatures) : null, inFeatures, outFeatures);
+        w.TakeLinear(name, inFeatures, outFeatures, bias);
 
     /// <summary>Output width of nn.Linear <paramref name="name"/> as stored, or -1 when absent.</summary>
     public static int OutFeatures(StateDict d, string name) => d.Get(name + ".weight")?.Shape[0] ?? -1;
@@ -48,6 +48,22 @@ internal sealed class MlpBlock(Linear lin1, Linear lin2, bool gelu)
         new(Layers.Linear(w, name + ".lin1", dim, hidden), Layers.Linear(w, name + ".lin2", hidden, dim), gelu);
 
     public int Hidden => lin1.OutFeatures;
+
+    /// <summary>residual += mlp(x), with the hidden and output activations in pooled buffers.</summary>
+    public void ForwardAdd(ReadOnlySpan<float> x, int rows, Span<float> residual)
+    {
+        var pool = System.Buffers.ArrayPool<float>.Shared;
+        int hidden = rows * lin1.OutFeatures, output = rows * lin2.OutFeatures;
+        float[] h = pool.Rent(hidden), y = pool.Rent(output);
+        try
+        {
+            lin1.Forward(x, h.AsSpan(0, hidden), rows);
+            if (gelu) Activations.Gelu(h.AsSpan(0, hidden)); else Activations.Relu(h.AsSpan(0, hidden));
+            lin2.Forward(h.AsSpan(0, hidden), y.AsSpan(0, output), rows);
+            Elementwise.Add(residual[..output], y.AsSpan(0, output));
+        }
+        finally { pool.Return(h); pool.Return(y); }
+    }
 
     public float[] Forward(ReadOnlySpan<float> x, int rows)
     {

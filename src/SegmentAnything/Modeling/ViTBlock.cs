@@ -42,34 +42,50 @@ internal sealed class ViTBlock
             dim, c.NumHeads, window);
     }
 
-    /// <summary>Runs the block on tokens x [h·w, dim] in place.</summary>
+    /// <summary>
+    /// Runs the block on tokens x [h·w, dim] in place. Every intermediate (normed tokens, windows, qkv, attention
+    /// and MLP outputs) lives in pooled buffers: an encoder call would otherwise leave hundreds of megabytes of
+    /// large-object garbage per block (ViT-H), which the GC lets pile up into gigabytes of working set.
+    /// </summary>
     public void Forward(float[] x, int h, int w)
     {
         int n = h * w, dim = _dim;
-        var t = new float[n * dim];
-        x.AsSpan().CopyTo(t);
-        _norm1.Apply(t, n);
+        var pool = ArrayPool<float>.Shared;
+        float[] t = pool.Rent(n * dim);
+        try
+        {
+            Span<float> tokens = t.AsSpan(0, n * dim);
+            x.AsSpan(0, n * dim).CopyTo(tokens);
+            _norm1.Apply(tokens, n);
 
-        int size = _window > 0 ? _window : h;
-        int sizeW = _window > 0 ? _window : w;
-        int winRows = _window > 0 ? (h + _window - 1) / _window : 1;
-        int winCols = _window > 0 ? (w + _window - 1) / _window : 1;
-        int nWin = winRows * winCols, tokensPerWin = size * sizeW;
-        // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
-        float[] windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : t;
-        float[] attnOut = Attention(windows, nWin, tokensPerWin, size, sizeW);
-        if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
-        else Elementwise.Add(x, attnOut);
+            int size = _window > 0 ? _window : h;
+            int sizeW = _window > 0 ? _window : w;
+            int winRows = _window > 0 ? (h + _window - 1) / _window : 1;
+            int winCols = _window > 0 ? (w + _window - 1) / _window : 1;
+            int nWin = winRows * winCols, tokensPerWin = size * sizeW;
+            // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
+            float[]? windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : null;
+            float[] attnOut;
+            try { attnOut = Attention(windows ?? t, nWin, tokensPerWin, size, sizeW); }
+            finally { if (windows is not null) pool.Return(windows); }
+            if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
+            else Elementwise.Add(x.AsSpan(0, n * dim), attnOut.AsSpan(0, n * dim));
+            pool.Return(attnOut);
 
-        Array.Copy(x, t, x.Length);
-        _norm2.Apply(t, n);
-        Elementwise.Add(x, _mlp.Forward(t, n));
+            x.AsSpan(0, n * dim).CopyTo(tokens);
+            _norm2.Apply(tokens, n);
+            _mlp.ForwardAdd(tokens, n, x);
+        }
+        finally { pool.Return(t); }
     }
 
+    /// <summary>The zero-padded windows, in a pooled buffer the caller returns.</summary>
     private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
     {
-        var windows = new float[winRows * winCols * _window * _window * _dim];
-        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => t.AsSpan(image, length).CopyTo(windows.AsSpan(window)));
+        int length = winRows * winCols * _window * _window * _dim;
+        var windows = ArrayPool<float>.Shared.Rent(length);
+        windows.AsSpan(0, length).Clear();
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, count) => t.AsSpan(image, count).CopyTo(windows.AsSpan(window)));
         return windows;
     }
 
@@ -96,7 +112,7 @@ internal sealed class ViTBlock
 
     /// <summary>
     /// Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then
-    /// the output projection. One task per (window, head): long sequences (global blocks) pack the
+    /// the output projection (returned in a pooled buffer the caller returns). One task per (window, head): long sequences (global blocks) pack the
     /// head's keys and values once and sweep small query chunks over them, so the packed operands and
     /// each chunk's scores stay in cache; the rel-pos add and softmax run per row while it is in L1.
     /// The query scale is applied as the product's alpha; rel-pos uses the unscaled queries.
@@ -104,8 +120,9 @@ internal sealed class ViTBlock
     private float[] Attention(float[] tokens, int nWin, int n, int qh, int qw)
     {
         int dim = _dim, heads = _heads, hd = dim / heads, rows = nWin * n, ld = 3 * dim;
-        float[] qkv = _qkv.Forward(tokens, rows);
-        var merged = new float[rows * dim];
+        var pool = ArrayPool<float>.Shared;
+        float[] qkv = pool.Rent(rows * ld), merged = pool.Rent(rows * dim);
+        _qkv.Forward(tokens.AsSpan(0, rows * dim), qkv.AsSpan(0, rows * ld), rows);
         float scale = (float)Math.Pow(hd, -0.5);
         bool packed = n > 1024;
         int chunk = packed ? QueryChunk : n;
@@ -116,7 +133,6 @@ internal sealed class ViTBlock
             PackedMatrix? keys = packed ? Gemm.PackB(qkv.AsSpan(kOff), hd, n, ld, true) : null;
             PackedMatrix? values = packed ? Gemm.PackB(qkv.AsSpan(vOff), n, hd, ld, false) : null;
             int rowsMax = Math.Min(chunk, n);
-            var pool = ArrayPool<float>.Shared;
             float[] scores = pool.Rent(rowsMax * n);
             float[] dh = pool.Rent(rowsMax * (2 * qh - 1)), dw = pool.Rent(rowsMax * (2 * qw - 1)), relW = pool.Rent(qw);
             try
@@ -140,7 +156,11 @@ internal sealed class ViTBlock
                 pool.Return(scores); pool.Return(dh); pool.Return(dw); pool.Return(relW);
             }
         });
-        return _proj.Forward(merged, rows);
+        pool.Return(qkv);
+        float[] projected = pool.Rent(rows * dim);
+        _proj.Forward(merged.AsSpan(0, rows * dim), projected.AsSpan(0, rows * dim), rows);
+        pool.Return(merged);
+        return projected;
     }
 
     /// <summary>Query rows per chunk of a global block: a multiple of the micro-kernel height whose scores fit in L2.</summary>
