@@ -119,7 +119,7 @@ internal sealed class TinyViTAttention
     {
         int tokens = h * w, dim = Dim, qkvOut = _qkv.OutFeatures;
         if (x.Length != tokens * dim) throw new ArgumentException("Attention input has the wrong size.");
-        float[] qkv = GC.AllocateUninitializedArray<float>(tokens * qkvOut);
+        float[] qkv = TinyViTPool.Rent(tokens * qkvOut);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
@@ -137,7 +137,7 @@ internal sealed class TinyViTAttention
 
         int heads = Heads, kd = KeyDim, vd = ValueDim, n = ws * ws, stride = 2 * kd + vd;
         int rowWidth = heads * stride, ctxWidth = heads * vd;
-        var context = GC.AllocateUninitializedArray<float>(tokens * ctxWidth);
+        var context = TinyViTPool.Rent(tokens * ctxWidth);
         bool fused = UseWindowKernel && WindowAttention.IsSupported(vd);
         // One window per item, its heads in turn: the window's qkv rows are gathered once (whole
         // token rows, all heads), and every product reads its head as a strided view of them.
@@ -171,7 +171,8 @@ internal sealed class TinyViTAttention
                 if (y < h && xx < w) s.Context.AsSpan(t * ctxWidth, ctxWidth).CopyTo(context.AsSpan((y * w + xx) * ctxWidth, ctxWidth));
             }
         });
-        float[] y = GC.AllocateUninitializedArray<float>(tokens * dim);
+        TinyViTPool.Return(qkv);
+        float[] y = TinyViTPool.Rent(tokens * dim);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
@@ -179,6 +180,7 @@ internal sealed class TinyViTAttention
             _proj.Forward(context.AsSpan(p0 * ctxWidth, n * ctxWidth), ys, n);
             TinyViTMBConv.AddInPlace(ys, x.AsSpan(p0 * dim, n * dim));
         });
+        TinyViTPool.Return(context);
         return y;
     }
 
