@@ -32,6 +32,9 @@ internal static unsafe class WindowAttention
     {
         if (!IsSupported(valueDim) || n <= 0 || keyDim <= 0) throw new ArgumentException("Unsupported window attention shape.");
         int np = PaddedTokens(n);
+        // Counted as the two products the official code runs (the bench reports GFLOP/s from these).
+        FlopCounter.Add(n, n, keyDim);
+        FlopCounter.Add(n, valueDim, n);
         float* kt = scratch, s = scratch + (long)keyDim * np;
         // kᵀ [keyDim, np]; padded key columns are zero so their scores are finite before the −∞ bias.
         for (int p = 0; p < keyDim; p++)
