@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace SegmentAnything.Kernels;
 
 /// <summary>
@@ -113,19 +115,34 @@ public sealed unsafe class Conv2dChannelsLast
     private void GatherPlanar(float* x, int h, int w, int ow, int p0, int count, float* cols)
     {
         int c = InChannels, kh = KernelH, kw = KernelW, stride = Stride, pad = Padding, depth = Depth;
+        long plane = (long)h * w;
         for (int p = 0; p < count; p++)
         {
             int oy = (p0 + p) / ow, ox = (p0 + p) % ow;
+            int iy0 = oy * stride - pad, ix0 = ox * stride - pad;
             float* dst = cols + (long)p * depth;
+            // Interior pixels (the stem's 3x3 window away from the border): each kernel row is one
+            // 4-float load and store; the spare fourth float is overwritten by the next run, and the
+            // last run of the pixel is copied exactly so nothing is written past its row.
+            if (kw <= 4 && iy0 >= 0 && iy0 + kh <= h && ix0 >= 0 && ix0 + 4 <= w)
+            {
+                float* src = x + (long)iy0 * w + ix0;
+                int runs = c * kh;
+                for (int r = 0; r < runs - 1; r++)
+                    Vector128.Load(src + (r / kh) * plane + (long)(r % kh) * w).Store(dst + r * kw);
+                float* last = src + (c - 1) * plane + (long)(kh - 1) * w;
+                for (int kx = 0; kx < kw; kx++) dst[(runs - 1) * kw + kx] = last[kx];
+                continue;
+            }
             for (int ci = 0; ci < c; ci++)
                 for (int ky = 0; ky < kh; ky++)
                 {
-                    int iy = oy * stride - pad + ky;
+                    int iy = iy0 + ky;
                     float* line = x + ((long)ci * h + iy) * w;
                     bool rowIn = (uint)iy < (uint)h;
                     for (int kx = 0; kx < kw; kx++)
                     {
-                        int ix = ox * stride - pad + kx;
+                        int ix = ix0 + kx;
                         *dst++ = rowIn && (uint)ix < (uint)w ? line[ix] : 0f;
                     }
                 }

@@ -141,16 +141,48 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> OnePlusErf(Vector256<float> z)
     {
+        // Most GELU inputs are small: when every lane is, the erfc/exp branch (three quarters of the work)
+        // is skipped. Either way each lane gets exactly the bits the scalar twin computes.
         var az = Vector256.Abs(z);
-        var small = Vector256.FusedMultiplyAdd(z, PolyA(z * z), Vector256<float>.One);
+        if (Vector256.LessThanAll(az, Vector256.Create(ErfSplit)))
+            return Vector256.FusedMultiplyAdd(z, PolyA(z * z), Vector256<float>.One);
+        return OnePlusErfMixed(z, az);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> OnePlusErfMixed(Vector256<float> z, Vector256<float> az)
+    {
         var u = Vector256.MinNative(Vector256.MaxNative(az, Vector256.Create(ErfSplit)), Vector256.Create(ErfOne)) - Vector256.Create(ErfShift);
-        var e = Exp(PolyB(u));
+        var e = ExpInRange(PolyB(u));
         var positive = Vector256.GreaterThan(z, Vector256<float>.Zero);
         var mid = Vector256.ConditionalSelect(positive, Vector256.Create(2f) - e, e);
         var far = Vector256.ConditionalSelect(positive, Vector256.Create(2f), Vector256<float>.Zero);
         var r = Vector256.ConditionalSelect(Vector256.LessThan(az, Vector256.Create(ErfOne)), mid, far);
-        r = Vector256.ConditionalSelect(Vector256.LessThan(az, Vector256.Create(ErfSplit)), small, r);
+        if (Vector256.LessThanAny(az, Vector256.Create(ErfSplit)))
+        {
+            var small = Vector256.FusedMultiplyAdd(z, PolyA(z * z), Vector256<float>.One);
+            r = Vector256.ConditionalSelect(Vector256.LessThan(az, Vector256.Create(ErfSplit)), small, r);
+        }
         return Vector256.ConditionalSelect(Vector256.Equals(z, z), r, z);
+    }
+
+    /// <summary><see cref="Exp(Vector256{float})"/> for arguments known to be finite and within
+    /// [<see cref="ExpMin"/>, <see cref="ExpMax"/>] (log erfc on the mid range): the same operations, so the
+    /// same bits, without the clamping and NaN handling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ExpInRange(Vector256<float> x)
+    {
+        var n = Vector256.Round(x * Vector256.Create(Log2E));
+        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
+        var p = Vector256.FusedMultiplyAdd(Vector256.Create(E7), r, Vector256.Create(E6));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E5));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E4));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E3));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E2));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        return p * Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -218,15 +250,47 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> OnePlusErf(Vector512<float> z)
     {
+        // Most GELU inputs are small: when every lane is, the erfc/exp branch (three quarters of the work)
+        // is skipped. Either way each lane gets exactly the bits the scalar twin computes.
         var az = Vector512.Abs(z);
-        var small = Vector512.FusedMultiplyAdd(z, PolyA(z * z), Vector512<float>.One);
+        if (Vector512.LessThanAll(az, Vector512.Create(ErfSplit)))
+            return Vector512.FusedMultiplyAdd(z, PolyA(z * z), Vector512<float>.One);
+        return OnePlusErfMixed(z, az);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> OnePlusErfMixed(Vector512<float> z, Vector512<float> az)
+    {
         var u = Vector512.MinNative(Vector512.MaxNative(az, Vector512.Create(ErfSplit)), Vector512.Create(ErfOne)) - Vector512.Create(ErfShift);
-        var e = Exp(PolyB(u));
+        var e = ExpInRange(PolyB(u));
         var positive = Vector512.GreaterThan(z, Vector512<float>.Zero);
         var mid = Vector512.ConditionalSelect(positive, Vector512.Create(2f) - e, e);
         var far = Vector512.ConditionalSelect(positive, Vector512.Create(2f), Vector512<float>.Zero);
         var r = Vector512.ConditionalSelect(Vector512.LessThan(az, Vector512.Create(ErfOne)), mid, far);
-        r = Vector512.ConditionalSelect(Vector512.LessThan(az, Vector512.Create(ErfSplit)), small, r);
+        if (Vector512.LessThanAny(az, Vector512.Create(ErfSplit)))
+        {
+            var small = Vector512.FusedMultiplyAdd(z, PolyA(z * z), Vector512<float>.One);
+            r = Vector512.ConditionalSelect(Vector512.LessThan(az, Vector512.Create(ErfSplit)), small, r);
+        }
         return Vector512.ConditionalSelect(Vector512.Equals(z, z), r, z);
+    }
+
+    /// <summary><see cref="Exp(Vector512{float})"/> for arguments known to be finite and within
+    /// [<see cref="ExpMin"/>, <see cref="ExpMax"/>] (log erfc on the mid range): the same operations, so the
+    /// same bits, without the clamping and NaN handling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpInRange(Vector512<float> x)
+    {
+        var n = Vector512.Round(x * Vector512.Create(Log2E));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E7), r, Vector512.Create(E6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        return p * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
     }
 }

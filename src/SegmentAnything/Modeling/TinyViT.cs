@@ -110,29 +110,35 @@ public sealed class TinyViT : IImageEncoder
 
         var (h1, w1) = _embed0.OutputSize(s, s);
         // Everything runs channels-last from the first convolution on (it reads the planar image).
-        float[] t = GC.AllocateUninitializedArray<float>(h1 * w1 * _embed0.OutChannels);
+        float[] t = TinyViTPool.Rent(h1 * w1 * _embed0.OutChannels);
         _embed0.ForwardChannelsLast(image.Data, s, s, t, gelu: true);
         var (h, w) = _embed1.OutputSize(h1, w1);
-        float[] t1 = GC.AllocateUninitializedArray<float>(h * w * _embed1.OutChannels);
+        float[] t1 = TinyViTPool.Rent(h * w * _embed1.OutChannels);
         _embed1.ForwardChannelsLast(t, h1, w1, t1);
+        TinyViTPool.Return(t);
         var x = new TinyViTFeatures(t1, _embed1.OutChannels, h, w, ConvMap: true);
         recorder?.Record(_prefix + "patch_embed", x.OfficialData, x.OfficialShape);
 
         for (int i = 0; i < _layers.Length; i++)
         {
-            x = _layers[i].Forward(x);
+            var next = _layers[i].Forward(x);
+            if (next.Data != x.Data) TinyViTPool.Return(x.Data);
+            x = next;
             recorder?.Record($"{_prefix}layers.{i}", x.OfficialData, x.OfficialShape);
         }
 
         int pixels = x.H * x.W, c = EmbeddingChannels;
         // LayerNorm2d normalises each pixel over its channels: a row LayerNorm in channels-last.
-        float[] y0 = GC.AllocateUninitializedArray<float>(pixels * c);
+        float[] y0 = TinyViTPool.Rent(pixels * c);
         _neck0.Forward(x.Data, x.H, x.W, y0);
         Normalization.LayerNorm(y0, pixels, c, _neck1Weight, _neck1Bias, NeckLayerNormEps);
-        float[] y1 = GC.AllocateUninitializedArray<float>(pixels * c);
+        float[] y1 = TinyViTPool.Rent(pixels * c);
         _neck2.Forward(y0, x.H, x.W, y1);
         Normalization.LayerNorm(y1, pixels, c, _neck3Weight, _neck3Bias, NeckLayerNormEps);
+        TinyViTPool.Return(x.Data);
+        TinyViTPool.Return(y0);
         float[] y = TinyViTLayout.Transpose(y1, pixels, c);
+        TinyViTPool.Return(y1);
         recorder?.Record(_prefix + "neck", y, 1, c, x.H, x.W);
         return new Tensor(y, c, x.H, x.W);
     }

@@ -28,6 +28,8 @@ internal sealed class TinyViTAttention
     private readonly float _scale;
     /// <summary>attention_biases[:, attention_bias_idxs]: [heads, N, N] for the N = window² tokens.</summary>
     private readonly float[] _bias;
+    /// <summary>The same biases with rows padded to whole vectors and −∞ in the padding, for <see cref="WindowAttention"/>.</summary>
+    private readonly float[] _paddedBias;
 
     private TinyViTAttention(int dim, int heads, int keyDim, int valueDim, int windowSize, float[] normWeight, float[] normBias,
         Linear qkv, Linear proj, float[] attentionBiases)
@@ -37,6 +39,7 @@ internal sealed class TinyViTAttention
         // The official scale is a Python float (double) applied to a float32 tensor, i.e. rounded to float32.
         _scale = (float)Math.Pow(keyDim, -0.5);
         _bias = ExpandBiases(attentionBiases, heads, windowSize, windowSize);
+        _paddedBias = PadBiases(_bias, heads, windowSize * windowSize);
     }
 
     /// <summary>
@@ -99,12 +102,24 @@ internal sealed class TinyViTAttention
         return expanded;
     }
 
+    private static float[] PadBiases(float[] bias, int heads, int n)
+    {
+        int np = WindowAttention.PaddedTokens(n);
+        var padded = new float[heads * n * np];
+        Array.Fill(padded, float.NegativeInfinity);
+        for (int r = 0; r < heads * n; r++) bias.AsSpan(r * n, n).CopyTo(padded.AsSpan(r * np, n));
+        return padded;
+    }
+
+    /// <summary>Whether windows use the fused <see cref="WindowAttention"/> kernel (tests turn it off to compare).</summary>
+    internal static bool UseWindowKernel { get; set; } = true;
+
     /// <summary>Tokens [h·w, Dim] in (row-major map); x + attention(x) (after proj, cropped), [h·w, Dim] out.</summary>
     public float[] ForwardResidual(float[] x, int h, int w)
     {
         int tokens = h * w, dim = Dim, qkvOut = _qkv.OutFeatures;
         if (x.Length != tokens * dim) throw new ArgumentException("Attention input has the wrong size.");
-        float[] qkv = GC.AllocateUninitializedArray<float>(tokens * qkvOut);
+        float[] qkv = TinyViTPool.Rent(tokens * qkvOut);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
@@ -122,13 +137,14 @@ internal sealed class TinyViTAttention
 
         int heads = Heads, kd = KeyDim, vd = ValueDim, n = ws * ws, stride = 2 * kd + vd;
         int rowWidth = heads * stride, ctxWidth = heads * vd;
-        var context = GC.AllocateUninitializedArray<float>(tokens * ctxWidth);
+        var context = TinyViTPool.Rent(tokens * ctxWidth);
+        bool fused = UseWindowKernel && WindowAttention.IsSupported(vd);
         // One window per item, its heads in turn: the window's qkv rows are gathered once (whole
         // token rows, all heads), and every product reads its head as a strided view of them.
         KernelParallel.ForEachSerial(nH * nW, window =>
         {
             var s = _scratch ??= new Scratch();
-            s.Ensure(n * rowWidth, n * n, n * ctxWidth);
+            s.Ensure(n * rowWidth, fused ? WindowAttention.ScratchSize(n, kd) : n * n, n * ctxWidth);
             int wy = window / nW, wx = window % nW;
             for (int t = 0; t < n; t++)
             {
@@ -136,24 +152,27 @@ internal sealed class TinyViTAttention
                 ReadOnlySpan<float> src = y < h && xx < w ? qkv.AsSpan((y * w + xx) * rowWidth, rowWidth) : padRow.AsSpan();
                 src.CopyTo(s.Qkv.AsSpan(t * rowWidth, rowWidth));
             }
-            for (int head = 0; head < heads; head++)
-            {
-                int offset = head * stride;
-                // scores = (q·kᵀ)·scale, then + bias and softmax, as the official order.
-                Gemm.MatMulSerial(n, n, kd, s.Qkv.AsSpan(offset), rowWidth, false, s.Qkv.AsSpan(offset + kd), rowWidth, true,
-                    s.Scores, n, _scale);
-                AddInPlace(s.Scores.AsSpan(0, n * n), _bias.AsSpan(head * n * n, n * n));
-                Normalization.Softmax(s.Scores, n, n);
-                Gemm.MatMulSerial(n, vd, n, s.Scores, n, false, s.Qkv.AsSpan(offset + 2 * kd), rowWidth, false,
-                    s.Context.AsSpan(head * vd), ctxWidth);
-            }
+            if (fused) FusedHeads(s, n, rowWidth, ctxWidth);
+            else
+                for (int head = 0; head < heads; head++)
+                {
+                    int offset = head * stride;
+                    // scores = (q·kᵀ)·scale, then + bias and softmax, as the official order.
+                    Gemm.MatMulSerial(n, n, kd, s.Qkv.AsSpan(offset), rowWidth, false, s.Qkv.AsSpan(offset + kd), rowWidth, true,
+                        s.Scores, n, _scale);
+                    AddInPlace(s.Scores.AsSpan(0, n * n), _bias.AsSpan(head * n * n, n * n));
+                    Normalization.Softmax(s.Scores, n, n);
+                    Gemm.MatMulSerial(n, vd, n, s.Scores, n, false, s.Qkv.AsSpan(offset + 2 * kd), rowWidth, false,
+                        s.Context.AsSpan(head * vd), ctxWidth);
+                }
             for (int t = 0; t < n; t++)
             {
                 int y = wy * ws + t / ws, xx = wx * ws + t % ws;
                 if (y < h && xx < w) s.Context.AsSpan(t * ctxWidth, ctxWidth).CopyTo(context.AsSpan((y * w + xx) * ctxWidth, ctxWidth));
             }
         });
-        float[] y = GC.AllocateUninitializedArray<float>(tokens * dim);
+        TinyViTPool.Return(qkv);
+        float[] y = TinyViTPool.Rent(tokens * dim);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
@@ -161,7 +180,20 @@ internal sealed class TinyViTAttention
             _proj.Forward(context.AsSpan(p0 * ctxWidth, n * ctxWidth), ys, n);
             TinyViTMBConv.AddInPlace(ys, x.AsSpan(p0 * dim, n * dim));
         });
+        TinyViTPool.Return(context);
         return y;
+    }
+
+    private unsafe void FusedHeads(Scratch s, int n, int rowWidth, int ctxWidth)
+    {
+        int kd = KeyDim, vd = ValueDim, stride = 2 * kd + vd, np = WindowAttention.PaddedTokens(n);
+        fixed (float* qkv = s.Qkv) fixed (float* scores = s.Scores) fixed (float* ctx = s.Context) fixed (float* bias = _paddedBias)
+            for (int head = 0; head < Heads; head++)
+            {
+                float* q = qkv + head * stride;
+                WindowAttention.Head(q, q + kd, q + 2 * kd, rowWidth, n, kd, vd, _scale, bias + (long)head * n * np,
+                    ctx + head * vd, ctxWidth, scores);
+            }
     }
 
     [ThreadStatic] private static Scratch? _scratch;

@@ -35,7 +35,7 @@ internal sealed class TinyViTBlock
         // The local conv reads neighbouring rows of t, which is complete; each band then runs
         // local conv → x + mlp(x) on one thread.
         int d = Dim;
-        float[] m = GC.AllocateUninitializedArray<float>(tokens * d);
+        float[] m = TinyViTPool.Rent(tokens * d);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int n = (r1 - r0) * w;
@@ -43,6 +43,7 @@ internal sealed class TinyViTBlock
             _localConv.DepthwiseRows(t, h, w, local, r0, r1, gelu: false);
             _mlp.ForwardResidualRows(local.AsSpan(0, n * d), m.AsSpan(r0 * w * d, n * d), n);
         });
+        TinyViTPool.Return(t);
         return m;
     }
 }

@@ -69,25 +69,35 @@ internal sealed class TinyViTLayer
 
     public (int H, int W) OutputSize(int h, int w) => _downsample?.OutputSize(h, w) ?? (h, w);
 
+    /// <summary>Runs the stage; the input stays the caller's, intermediate maps go back to <see cref="TinyViTPool"/>.</summary>
     public TinyViTFeatures Forward(TinyViTFeatures x)
     {
+        float[] input = x.Data;
         if (x.Channels != Dim) throw new InvalidOperationException($"Stage expects {Dim} channels, got {x.Channels}.");
         int h = x.H, w = x.W;
         if (_mbconvs is not null)
         {
             float[] map = x.Data;
-            foreach (var block in _mbconvs) map = block.Forward(map, h, w);
+            foreach (var block in _mbconvs) map = Step(map, block.Forward(map, h, w), input);
             x = new TinyViTFeatures(map, Dim, h, w, ConvMap: true);
         }
         else
         {
             float[] tokens = x.Data;
-            foreach (var block in _blocks!) tokens = block.Forward(tokens, h, w);
+            foreach (var block in _blocks!) tokens = Step(tokens, block.Forward(tokens, h, w), input);
             x = new TinyViTFeatures(tokens, Dim, h, w, ConvMap: false);
         }
         if (_downsample is null) return x;
         var (oh, ow) = _downsample.OutputSize(h, w);
         var ds = new TinyViTFeatures(_downsample.Forward(x.Data, h, w), _downsample.OutChannels, oh, ow, ConvMap: false);
+        if (x.Data != input) TinyViTPool.Return(x.Data);
         return ds;
+    }
+
+    /// <summary>The next block's map; the previous one goes back to the pool unless it is the stage's input.</summary>
+    private static float[] Step(float[] previous, float[] next, float[] input)
+    {
+        if (previous != input) TinyViTPool.Return(previous);
+        return next;
     }
 }

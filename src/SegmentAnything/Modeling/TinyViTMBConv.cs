@@ -44,13 +44,13 @@ internal sealed class TinyViTMBConv
         int c = Channels, hid = Hidden;
         // The depthwise conv needs its neighbours' hidden rows, so the expansion runs over the whole map
         // first (band by band, GELU while in cache); then each band goes depthwise → project → residual.
-        float[] t = GC.AllocateUninitializedArray<float>(pixels * hid);
+        float[] t = TinyViTPool.Rent(pixels * hid);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
             _conv1.ForwardChannelsLast(x.AsSpan(p0 * c, n * c), 1, n, t.AsSpan(p0 * hid, n * hid), gelu: true);
         });
-        float[] y = GC.AllocateUninitializedArray<float>(pixels * c);
+        float[] y = TinyViTPool.Rent(pixels * c);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
@@ -61,6 +61,7 @@ internal sealed class TinyViTMBConv
             AddInPlace(ys, x.AsSpan(p0 * c, n * c));
             Activations.Gelu(ys);
         });
+        TinyViTPool.Return(t);
         return y;
     }
 

@@ -38,14 +38,14 @@ internal sealed class TinyViTPatchMerging
     {
         if (tokens.Length != h * w * InChannels) throw new ArgumentException("PatchMerging input has the wrong size.");
         int cin = InChannels, c = OutChannels;
-        float[] t = GC.AllocateUninitializedArray<float>(h * w * c);
+        float[] t = TinyViTPool.Rent(h * w * c);
         TinyViTBands.Run(h, w, (r0, r1) =>
         {
             int p0 = r0 * w, n = (r1 - r0) * w;
             _conv1.ForwardChannelsLast(tokens.AsSpan(p0 * cin, n * cin), 1, n, t.AsSpan(p0 * c, n * c), gelu: true);
         });
         var (oh, ow) = _conv2.OutputSize(h, w);
-        float[] y = GC.AllocateUninitializedArray<float>(oh * ow * c);
+        float[] y = TinyViTPool.Rent(oh * ow * c);
         TinyViTBands.Run(oh, ow, (r0, r1) =>
         {
             int p0 = r0 * ow, n = (r1 - r0) * ow;
@@ -53,6 +53,7 @@ internal sealed class TinyViTPatchMerging
             _conv2.DepthwiseRows(t, h, w, u, r0, r1, gelu: true);
             _conv3.ForwardChannelsLast(u.AsSpan(0, n * c), 1, n, y.AsSpan(p0 * c, n * c));
         });
+        TinyViTPool.Return(t);
         return y;
     }
 }

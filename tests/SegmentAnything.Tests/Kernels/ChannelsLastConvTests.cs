@@ -91,6 +91,8 @@ public class ChannelsLastConvTests
     [InlineData(16, 12, 3, 1, 1, 40, 33)]  // many bands
     [InlineData(300, 20, 3, 1, 1, 7, 9)]   // receptive field wider than a band row budget
     [InlineData(4, 6, 5, 3, 2, 11, 8)]
+    [InlineData(2, 3, 4, 2, 1, 15, 14)]   // 4-wide kernel rows: the interior gather has no spare float
+    [InlineData(3, 5, 2, 1, 0, 9, 6)]
     public void DenseMatchesReference(int cin, int cout, int k, int stride, int pad, int h, int w)
     {
         var rnd = new Random(cin * 13 + cout + k);
