@@ -1,3 +1,5 @@
+using SegmentAnything.Imaging;
+
 namespace SegmentAnything.AutomaticMasks;
 
 /// <summary>
@@ -7,7 +9,6 @@ namespace SegmentAnything.AutomaticMasks;
 internal sealed unsafe class MaskWorkspace
 {
     private SamMaskUpsampler? _upsampler;
-    private float[] _row = [];
 
     public MaskBits Bits { get; } = new();
 
@@ -15,18 +16,21 @@ internal sealed unsafe class MaskWorkspace
     public void AnalyzeSam(ReadOnlySpan<float> lowRes, int lowH, int lowW, int imgSize, (int H, int W) inputSize, (int H, int W) originalSize,
         float high, float low, bool inclusive)
     {
-        if (_upsampler is null || !_upsampler.Matches(lowH, lowW, inputSize, originalSize))
-            _upsampler = new SamMaskUpsampler(lowH, lowW, imgSize, inputSize, originalSize);
-        _upsampler.Begin(lowRes);
-        int h = originalSize.H, w = originalSize.W;
-        if (_row.Length < w) _row = GC.AllocateUninitializedArray<float>(w, pinned: true);
-        Bits.Reset(h, w);
-        fixed (float* row = _row)
+        if (lowRes.Length != lowH * lowW) throw new ArgumentException($"Expected {lowH}x{lowW} logits, got {lowRes.Length}.");
+        var plan = SamUpsamplePlan.For(lowH, lowW, imgSize, inputSize, originalSize);
+        if (_upsampler is null) _upsampler = new SamMaskUpsampler(plan);
+        else _upsampler.Use(plan);
+        int h = originalSize.H;
+        Bits.Reset(h, originalSize.W);
+        fixed (float* l = lowRes)
+        {
+            _upsampler.Begin(l);
             for (int y = 0; y < h; y++)
             {
-                _upsampler.Row(y, row);
-                Bits.AddRow(y, row, high, low, inclusive);
+                _upsampler.Sources(y, out float* a, out float* b, out float w0, out float w1);
+                Bits.AddBlendedRow(y, a, b, w0, w1, high, low, inclusive);
             }
+        }
     }
 
     /// <summary>Full-size logits [h, w] already computed (EfficientSAM's bicubic upsampling), reduced into <see cref="Bits"/>.</summary>
