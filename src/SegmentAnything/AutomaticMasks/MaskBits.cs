@@ -34,25 +34,41 @@ internal sealed unsafe class MaskBits
     /// Row <paramref name="y"/> of logits: counts values &gt; <paramref name="high"/> and &gt;
     /// <paramref name="low"/>, sets the mask where the value is &gt; 0 (≥ 0 when inclusive).
     /// </summary>
-    public void AddRow(int y, float* row, float high, float low, bool inclusive) => Reduce<Plain>(y, row, row, 0f, 0f, high, low, inclusive);
+    public void AddRow(int y, float* row, float high, float low, bool inclusive) => Reduce<Plain>(y, row, row, 0f, 0f, 0, _width, high, low, inclusive);
 
     /// <summary>
     /// <see cref="AddRow"/> of the row <c>a·w0 + b·w1</c> (one fused multiply-add per value, as the
     /// upsampler's last vertical pass), computed in registers and never stored.
     /// </summary>
     public void AddBlendedRow(int y, float* a, float* b, float w0, float w1, float high, float low, bool inclusive) =>
-        Reduce<Blended>(y, a, b, w0, w1, high, low, inclusive);
+        Reduce<Blended>(y, a, b, w0, w1, 0, _width, high, low, inclusive);
+
+    /// <summary><see cref="AddBlendedRow"/> over the columns of words [<paramref name="k0"/>, <paramref name="k1"/>) only.</summary>
+    public void AddBlendedWords(int y, int k0, int k1, float* a, float* b, float w0, float w1, float high, float low, bool inclusive) =>
+        Reduce<Blended>(y, a, b, w0, w1, 64 * k0, Math.Min(_width, 64 * k1), high, low, inclusive);
+
+    /// <summary>
+    /// Word <paramref name="k"/> of row <paramref name="y"/> whose values are all known to lie on one side
+    /// of each threshold: the mask set or not, and each of the word's pixels counted above high / low or not.
+    /// </summary>
+    public void SetWord(int y, int k, bool set, bool aboveHigh, bool aboveLow)
+    {
+        int n = Math.Min(64, _width - 64 * k);
+        _bits[y * _words + k] = set ? ulong.MaxValue >> (64 - n) : 0UL;
+        if (aboveHigh) High += n;
+        if (aboveLow) Low += n;
+    }
 
     private interface IRowSource { }
     private struct Plain : IRowSource { }
     private struct Blended : IRowSource { }
 
-    private void Reduce<TSource>(int y, float* a, float* b, float w0, float w1, float high, float low, bool inclusive) where TSource : struct, IRowSource
+    /// <summary>Columns [x, w) of row y; x a multiple of 64.</summary>
+    private void Reduce<TSource>(int y, float* a, float* b, float w0, float w1, int x, int w, float high, float low, bool inclusive) where TSource : struct, IRowSource
     {
         var bits = _bits.AsSpan(y * _words, _words);
-        bits.Clear();
+        bits[(x >> 6)..((w + 63) >> 6)].Clear();
         long hi = 0, lo = 0;
-        int w = _width, x = 0;
         fixed (ulong* words = bits)
         {
             if (SamUpsamplePlan.VectorBits >= 512)

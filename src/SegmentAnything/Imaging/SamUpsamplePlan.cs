@@ -19,6 +19,20 @@ internal sealed class SamUpsamplePlan
     /// <summary>Stage 1 vertically (rows inside the crop) and stage 2 vertically.</summary>
     public readonly TorchResize.Taps V1, V2;
 
+    /// <summary>Output columns are handled in blocks of 64 (one word of mask bits); <see cref="Blocks"/> of them.</summary>
+    public const int BlockWidth = 64;
+
+    public readonly int Blocks;
+
+    /// <summary>
+    /// Per output block: the crop columns its values read, widened to whole 16-column vectors
+    /// ([CropStart, CropEnd)), and the low-resolution columns they depend on ([LowColFirst, LowColLast]).
+    /// </summary>
+    public readonly int[] CropStart, CropEnd, LowColFirst, LowColLast;
+
+    /// <summary>Per output row: the low-resolution rows its values depend on ([LowRowFirst, LowRowLast]).</summary>
+    public readonly int[] LowRowFirst, LowRowLast;
+
     private static SamUpsamplePlan? _last;
 
     private SamUpsamplePlan(int lowH, int lowW, int imgSize, (int H, int W) inputSize, (int H, int W) originalSize)
@@ -28,6 +42,26 @@ internal sealed class SamUpsamplePlan
         V1 = TorchResize.Taps.Linear(lowH, imgSize);
         H2 = new HorizontalTaps(TorchResize.Taps.Linear(InW, OutW), OutW, InW);
         V2 = TorchResize.Taps.Linear(InH, OutH);
+        Blocks = (OutW + BlockWidth - 1) / BlockWidth;
+        (CropStart, CropEnd, LowColFirst, LowColLast) = (new int[Blocks], new int[Blocks], new int[Blocks], new int[Blocks]);
+        for (int k = 0; k < Blocks; k++)
+        {
+            int x0 = k * BlockWidth, x1 = Math.Min(OutW, x0 + BlockWidth);
+            int c0 = int.MaxValue, c1 = -1;
+            for (int x = x0; x < x1; x++) (c0, c1) = (Math.Min(c0, Math.Min(H2.I0[x], H2.I1[x])), Math.Max(c1, Math.Max(H2.I0[x], H2.I1[x])));
+            CropStart[k] = c0 / 16 * 16;
+            CropEnd[k] = Math.Min(InW, (c1 + 16) / 16 * 16);
+            int l0 = int.MaxValue, l1 = -1;
+            for (int c = c0; c <= c1; c++) (l0, l1) = (Math.Min(l0, Math.Min(H1.I0[c], H1.I1[c])), Math.Max(l1, Math.Max(H1.I0[c], H1.I1[c])));
+            (LowColFirst[k], LowColLast[k]) = (l0, l1);
+        }
+        (LowRowFirst, LowRowLast) = (new int[OutH], new int[OutH]);
+        for (int y = 0; y < OutH; y++)
+        {
+            int r0 = V2.Index[2 * y], r1 = V2.Index[2 * y + 1];
+            LowRowFirst[y] = Math.Min(Math.Min(V1.Index[2 * r0], V1.Index[2 * r0 + 1]), Math.Min(V1.Index[2 * r1], V1.Index[2 * r1 + 1]));
+            LowRowLast[y] = Math.Max(Math.Max(V1.Index[2 * r0], V1.Index[2 * r0 + 1]), Math.Max(V1.Index[2 * r1], V1.Index[2 * r1 + 1]));
+        }
     }
 
     public static SamUpsamplePlan For(int lowH, int lowW, int imgSize, (int H, int W) inputSize, (int H, int W) originalSize)
@@ -52,9 +86,12 @@ internal sealed class SamUpsamplePlan
     internal static int VectorBits { get; set; } = Avx512F.IsSupported && Vector512.IsHardwareAccelerated ? 512 : Avx2.IsSupported && Fma.IsSupported ? 256 : 0;
 
     /// <summary>dst[x] = src[i0]·w0 + src[i1]·w1 (one fused multiply-add, as aten) for x in [0, Count).</summary>
-    public static unsafe void Horizontal(float* src, float* dst, HorizontalTaps t)
+    public static unsafe void Horizontal(float* src, float* dst, HorizontalTaps t) => Horizontal(src, dst, t, 0, t.Count);
+
+    /// <summary>The outputs [<paramref name="from"/>, <paramref name="to"/>) of <see cref="Horizontal(float*, float*, HorizontalTaps)"/>; <paramref name="from"/> a multiple of 16.</summary>
+    public static unsafe void Horizontal(float* src, float* dst, HorizontalTaps t, int from, int to)
     {
-        int n = t.Count, x = 0, bits = VectorBits;
+        int n = to, x = from, bits = VectorBits;
         fixed (int* i0 = t.I0, i1 = t.I1, rel0 = t.Rel16_0, rel1 = t.Rel16_1, start16 = t.Start16, rel80 = t.Rel8_0, rel81 = t.Rel8_1, start8 = t.Start8)
         fixed (float* w0 = t.W0, w1 = t.W1)
         {
@@ -98,9 +135,12 @@ internal sealed class SamUpsamplePlan
     }
 
     /// <summary>dst[x] = r0[x]·w0 + r1[x]·w1 for x in [0, n).</summary>
-    public static unsafe void Vertical(float* r0, float* r1, float w0, float w1, float* dst, int n)
+    public static unsafe void Vertical(float* r0, float* r1, float w0, float w1, float* dst, int n) => Vertical(r0, r1, w0, w1, dst, 0, n);
+
+    /// <summary>dst[x] = r0[x]·w0 + r1[x]·w1 for x in [from, n).</summary>
+    public static unsafe void Vertical(float* r0, float* r1, float w0, float w1, float* dst, int from, int n)
     {
-        int x = 0, bits = VectorBits;
+        int x = from, bits = VectorBits;
         if (bits >= 512)
         {
             var v0 = Vector512.Create(w0);

@@ -106,6 +106,45 @@ public class SamUpsamplerTests
         finally { SamUpsamplePlan.VectorBits = saved; }
     }
 
+    [Theory]
+    [InlineData(683, 1024, 1200, 1800, false)]
+    [InlineData(1024, 683, 1024, 683, true)]
+    [InlineData(1024, 1024, 333, 333, false)]
+    public void BlobsAreMostlyDecidedFromBoundsAndStillExact(int inH, int inW, int h, int w, bool inclusive)
+    {
+        // Mask-like logits: a few blobs of large magnitude, plateaus just beyond each threshold's margin,
+        // and values within 1e-6 of the thresholds, so both decided and interpolated words occur.
+        var rng = new Random(inH + w);
+        int side = 256;
+        var low = new float[side * side];
+        var centres = Enumerable.Range(0, 4).Select(_ => (X: rng.Next(side), Y: rng.Next(side), R: 10 + rng.Next(40))).ToArray();
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++)
+            {
+                double d = centres.Min(c => Math.Sqrt((x - c.X) * (x - c.X) + (y - c.Y) * (y - c.Y)) - c.R);
+                low[y * side + x] = (float)Math.Clamp(-d * 0.8, -12, 12);
+            }
+        float[] plateau = [1f + 2e-5f, -1f - 2e-5f, 2e-5f, -2e-5f, 1f + 1e-6f, 1f - 1e-6f, -1f + 1e-6f, 1e-7f, -1e-7f, 0f];
+        for (int i = 0; i < 30; i++)
+        {
+            int x0 = rng.Next(side - 12), y0 = rng.Next(side - 12);
+            float v = plateau[rng.Next(plateau.Length)];
+            for (int y = y0; y < y0 + 12; y++)
+                for (int x = x0; x < x0 + 12; x++) low[y * side + x] = v;
+        }
+        var full = Materialised(low, 1, side, side, 1024, (inH, inW), (h, w));
+        var mask = full.Select(v => inclusive ? v >= 0f : v > 0f).ToArray();
+        var crop = new BoxXyxy(0, 0, w, h);
+        var ws = new MaskWorkspace();
+        ws.AnalyzeSam(low, side, side, 1024, (inH, inW), (h, w), 1f, -1f, inclusive);
+        long words = (long)h * ((w + 63) / 64);
+        Assert.InRange(ws.DecidedWords, words / 2, words - 1);
+        Assert.Equal((full.LongCount(v => v > 1f), full.LongCount(v => v > -1f)), (ws.Bits.High, ws.Bits.Low));
+        var (bx0, by0, bx1, by1) = MaskStats.BoundingBoxXyxy(mask, h, w);
+        Assert.Equal(new BoxXyxy(bx0, by0, bx1, by1), ws.Bits.Box());
+        Assert.Equal(MaskRle.ToCocoRle(mask, h, w).Counts, ws.Bits.ToCocoRle(crop, h, w).Counts);
+    }
+
     [SkippableFact]
     public void RealDecoderLogitsReduceExactly()
     {
