@@ -34,18 +34,25 @@ internal sealed unsafe class MaskBits
     /// Row <paramref name="y"/> of logits: counts values &gt; <paramref name="high"/> and &gt;
     /// <paramref name="low"/>, sets the mask where the value is &gt; 0 (≥ 0 when inclusive).
     /// </summary>
-    public void AddRow(int y, float* row, float high, float low, bool inclusive) => Reduce<Plain>(y, row, row, 0f, 0f, 0, _width, high, low, inclusive);
+    public void AddRow(int y, float* row, float high, float low, bool inclusive)
+    {
+        if (inclusive) Reduce<Plain, Inclusive>(y, row, row, 0f, 0f, 0, _width, high, low);
+        else Reduce<Plain, Strict>(y, row, row, 0f, 0f, 0, _width, high, low);
+    }
 
     /// <summary>
     /// <see cref="AddRow"/> of the row <c>a·w0 + b·w1</c> (one fused multiply-add per value, as the
     /// upsampler's last vertical pass), computed in registers and never stored.
     /// </summary>
     public void AddBlendedRow(int y, float* a, float* b, float w0, float w1, float high, float low, bool inclusive) =>
-        Reduce<Blended>(y, a, b, w0, w1, 0, _width, high, low, inclusive);
+        AddBlendedWords(y, 0, _words, a, b, w0, w1, high, low, inclusive);
 
     /// <summary><see cref="AddBlendedRow"/> over the columns of words [<paramref name="k0"/>, <paramref name="k1"/>) only.</summary>
-    public void AddBlendedWords(int y, int k0, int k1, float* a, float* b, float w0, float w1, float high, float low, bool inclusive) =>
-        Reduce<Blended>(y, a, b, w0, w1, 64 * k0, Math.Min(_width, 64 * k1), high, low, inclusive);
+    public void AddBlendedWords(int y, int k0, int k1, float* a, float* b, float w0, float w1, float high, float low, bool inclusive)
+    {
+        if (inclusive) Reduce<Blended, Inclusive>(y, a, b, w0, w1, 64 * k0, Math.Min(_width, 64 * k1), high, low);
+        else Reduce<Blended, Strict>(y, a, b, w0, w1, 64 * k0, Math.Min(_width, 64 * k1), high, low);
+    }
 
     /// <summary>
     /// Word <paramref name="k"/> of row <paramref name="y"/> whose values are all known to lie on one side
@@ -59,12 +66,17 @@ internal sealed unsafe class MaskBits
         if (aboveLow) Low += n;
     }
 
+    // Type arguments select the variant at JIT time, so the inner loops carry no per-value branches.
     private interface IRowSource { }
     private struct Plain : IRowSource { }
     private struct Blended : IRowSource { }
+    private interface IMaskTest { }
+    private struct Strict : IMaskTest { }
+    private struct Inclusive : IMaskTest { }
 
     /// <summary>Columns [x, w) of row y; x a multiple of 64.</summary>
-    private void Reduce<TSource>(int y, float* a, float* b, float w0, float w1, int x, int w, float high, float low, bool inclusive) where TSource : struct, IRowSource
+    private void Reduce<TSource, TMask>(int y, float* a, float* b, float w0, float w1, int x, int w, float high, float low)
+        where TSource : struct, IRowSource where TMask : struct, IMaskTest
     {
         var bits = _bits.AsSpan(y * _words, _words);
         bits[(x >> 6)..((w + 63) >> 6)].Clear();
@@ -86,7 +98,7 @@ internal sealed unsafe class MaskBits
                         : Vector512.Load(a + x);
                     hi += BitOperations.PopCount((uint)Vector512.GreaterThan(v, vh).ExtractMostSignificantBits());
                     lo += BitOperations.PopCount((uint)Vector512.GreaterThan(v, vl).ExtractMostSignificantBits());
-                    var set = inclusive ? Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero) : Vector512.GreaterThan(v, Vector512<float>.Zero);
+                    var set = typeof(TMask) == typeof(Inclusive) ? Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero) : Vector512.GreaterThan(v, Vector512<float>.Zero);
                     units[x >> 4] = (ushort)set.ExtractMostSignificantBits();
                 }
             }
@@ -104,7 +116,7 @@ internal sealed unsafe class MaskBits
                         : Vector256.Load(a + x);
                     hi += BitOperations.PopCount(Vector256.GreaterThan(v, vh).ExtractMostSignificantBits());
                     lo += BitOperations.PopCount(Vector256.GreaterThan(v, vl).ExtractMostSignificantBits());
-                    var set = inclusive ? Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero) : Vector256.GreaterThan(v, Vector256<float>.Zero);
+                    var set = typeof(TMask) == typeof(Inclusive) ? Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero) : Vector256.GreaterThan(v, Vector256<float>.Zero);
                     bytes[x >> 3] = (byte)set.ExtractMostSignificantBits();
                 }
             }
@@ -113,7 +125,7 @@ internal sealed unsafe class MaskBits
                 float v = typeof(TSource) == typeof(Blended) ? MathF.FusedMultiplyAdd(a[x], w0, b[x] * w1) : a[x];
                 if (v > high) hi++;
                 if (v > low) lo++;
-                if (inclusive ? v >= 0f : v > 0f) words[x >> 6] |= 1UL << (x & 63);
+                if (typeof(TMask) == typeof(Inclusive) ? v >= 0f : v > 0f) words[x >> 6] |= 1UL << (x & 63);
             }
         }
         High += hi;
@@ -253,11 +265,26 @@ internal sealed unsafe class MaskBits
                 int y0 = 64 * by, ny = Math.Min(64, h - y0);
                 for (int k = 0; k < _words; k++)
                 {
-                    for (int i = 0; i < ny; i++) block[i] = rows[(long)(y0 + i) * _words + k];
-                    for (int i = ny; i < 64; i++) block[i] = 0;
-                    Transpose64(block);
+                    ulong any = 0, all = ulong.MaxValue;
+                    for (int i = 0; i < ny; i++)
+                    {
+                        ulong v = rows[(long)(y0 + i) * _words + k];
+                        block[i] = v;
+                        any |= v;
+                        all &= v;
+                    }
                     int nx = Math.Min(64, w - 64 * k);
                     ulong* dst = columns + (long)64 * k * cw + by;
+                    ulong full = ny == 64 ? ulong.MaxValue : (1UL << ny) - 1;
+                    // Masks are mostly empty or solid away from their edges: such blocks need no transpose.
+                    if (any == 0 || (all == (nx == 64 ? ulong.MaxValue : (1UL << nx) - 1)))
+                    {
+                        ulong column = any == 0 ? 0UL : full;
+                        for (int i = 0; i < nx; i++) dst[(long)i * cw] = column;
+                        continue;
+                    }
+                    for (int i = ny; i < 64; i++) block[i] = 0;
+                    Transpose64(block);
                     for (int i = 0; i < nx; i++) dst[(long)i * cw] = block[i];
                 }
             }

@@ -33,7 +33,8 @@ internal sealed unsafe class MaskWorkspace
         int h = originalSize.H, blocks = plan.Blocks;
         Bits.Reset(h, originalSize.W);
         if (_classes.Length < blocks) _classes = new sbyte[blocks];
-        bool skip = BlockBounds.CanBound(lowRes);
+        bool skip = BlockBounds.CanBound(lowRes[..(plan.LowRowsUsed * lowW)]);
+        if (skip) _bounds.Begin(plan);
         int boundFirst = -1, boundLast = -1;
         long decided = 0;
         fixed (float* l = lowRes)
@@ -51,6 +52,14 @@ internal sealed unsafe class MaskWorkspace
                 int r0 = plan.LowRowFirst[y], r1 = plan.LowRowLast[y];
                 if (r0 != boundFirst || r1 != boundLast)
                 {
+                    // A mask decided nowhere in its first eighth (noise rather than regions) is not worth
+                    // bounding further: the rest is interpolated, which gives the same bits anyway.
+                    if (y >= h / 8 && decided == 0)
+                    {
+                        skip = false;
+                        y--;
+                        continue;
+                    }
                     _bounds.Classify(l, plan, r0, r1, high, low, classes);
                     (boundFirst, boundLast) = (r0, r1);
                 }

@@ -33,6 +33,9 @@ internal sealed class SamUpsamplePlan
     /// <summary>Per output row: the low-resolution rows its values depend on ([LowRowFirst, LowRowLast]).</summary>
     public readonly int[] LowRowFirst, LowRowLast;
 
+    /// <summary>Low-resolution rows [0, LowRowsUsed) are read at all (the rest lie in the padding).</summary>
+    public readonly int LowRowsUsed;
+
     private static SamUpsamplePlan? _last;
 
     private SamUpsamplePlan(int lowH, int lowW, int imgSize, (int H, int W) inputSize, (int H, int W) originalSize)
@@ -61,6 +64,7 @@ internal sealed class SamUpsamplePlan
             int r0 = V2.Index[2 * y], r1 = V2.Index[2 * y + 1];
             LowRowFirst[y] = Math.Min(Math.Min(V1.Index[2 * r0], V1.Index[2 * r0 + 1]), Math.Min(V1.Index[2 * r1], V1.Index[2 * r1 + 1]));
             LowRowLast[y] = Math.Max(Math.Max(V1.Index[2 * r0], V1.Index[2 * r0 + 1]), Math.Max(V1.Index[2 * r1], V1.Index[2 * r1 + 1]));
+            LowRowsUsed = Math.Max(LowRowsUsed, LowRowLast[y] + 1);
         }
     }
 
