@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SegmentAnything.Imaging;
 
 namespace SegmentAnything.AutomaticMasks;
@@ -15,8 +16,8 @@ internal sealed unsafe class MaskBits
 {
     private ulong[] _bits = [];
     private int _height, _width, _words;
-    private int[] _xs = new int[1024], _ys = new int[1024], _columnStart = [], _fill = [], _sorted = new int[1024];
-    private int _transitions;
+    private ulong[] _columns = [];
+    private int _columnWords;
 
     /// <summary>Logits above the stability score's high / low threshold.</summary>
     public long High { get; private set; }
@@ -36,30 +37,96 @@ internal sealed unsafe class MaskBits
     /// </summary>
     public void AddRow(int y, float* row, float high, float low, bool inclusive)
     {
+        if (inclusive) Reduce<Plain, Inclusive>(y, row, row, 0f, 0f, 0, _width, high, low);
+        else Reduce<Plain, Strict>(y, row, row, 0f, 0f, 0, _width, high, low);
+    }
+
+    /// <summary>
+    /// <see cref="AddRow"/> of the row <c>a·w0 + b·w1</c> (one fused multiply-add per value, as the
+    /// upsampler's last vertical pass), computed in registers and never stored.
+    /// </summary>
+    public void AddBlendedRow(int y, float* a, float* b, float w0, float w1, float high, float low, bool inclusive) =>
+        AddBlendedWords(y, 0, _words, a, b, w0, w1, high, low, inclusive);
+
+    /// <summary><see cref="AddBlendedRow"/> over the columns of words [<paramref name="k0"/>, <paramref name="k1"/>) only.</summary>
+    public void AddBlendedWords(int y, int k0, int k1, float* a, float* b, float w0, float w1, float high, float low, bool inclusive)
+    {
+        if (inclusive) Reduce<Blended, Inclusive>(y, a, b, w0, w1, 64 * k0, Math.Min(_width, 64 * k1), high, low);
+        else Reduce<Blended, Strict>(y, a, b, w0, w1, 64 * k0, Math.Min(_width, 64 * k1), high, low);
+    }
+
+    /// <summary>
+    /// Word <paramref name="k"/> of row <paramref name="y"/> whose values are all known to lie on one side
+    /// of each threshold: the mask set or not, and each of the word's pixels counted above high / low or not.
+    /// </summary>
+    public void SetWord(int y, int k, bool set, bool aboveHigh, bool aboveLow)
+    {
+        int n = Math.Min(64, _width - 64 * k);
+        _bits[y * _words + k] = set ? ulong.MaxValue >> (64 - n) : 0UL;
+        if (aboveHigh) High += n;
+        if (aboveLow) Low += n;
+    }
+
+    // Type arguments select the variant at JIT time, so the inner loops carry no per-value branches.
+    private interface IRowSource { }
+    private struct Plain : IRowSource { }
+    private struct Blended : IRowSource { }
+    private interface IMaskTest { }
+    private struct Strict : IMaskTest { }
+    private struct Inclusive : IMaskTest { }
+
+    /// <summary>Columns [x, w) of row y; x a multiple of 64.</summary>
+    private void Reduce<TSource, TMask>(int y, float* a, float* b, float w0, float w1, int x, int w, float high, float low)
+        where TSource : struct, IRowSource where TMask : struct, IMaskTest
+    {
         var bits = _bits.AsSpan(y * _words, _words);
-        bits.Clear();
+        bits[(x >> 6)..((w + 63) >> 6)].Clear();
         long hi = 0, lo = 0;
-        int w = _width, x = 0;
-        fixed (ulong* b = bits)
+        fixed (ulong* words = bits)
         {
-            byte* bytes = (byte*)b;
-            var vh = Vector256.Create(high);
-            var vl = Vector256.Create(low);
-            for (; x <= w - 8; x += 8)
+            if (SamUpsamplePlan.VectorBits >= 512)
             {
-                var v = Vector256.Load(row + x);
-                hi += BitOperations.PopCount(Vector256.GreaterThan(v, vh).ExtractMostSignificantBits());
-                lo += BitOperations.PopCount(Vector256.GreaterThan(v, vl).ExtractMostSignificantBits());
-                var set = inclusive ? Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero) : Vector256.GreaterThan(v, Vector256<float>.Zero);
-                // Little-endian words: byte x/8 holds columns x..x+7, lowest bit first.
-                bytes[x >> 3] = (byte)set.ExtractMostSignificantBits();
+                // Little-endian words: 16-bit unit x/16 holds columns x..x+15, lowest bit first.
+                ushort* units = (ushort*)words;
+                var vh = Vector512.Create(high);
+                var vl = Vector512.Create(low);
+                var v0 = Vector512.Create(w0);
+                var v1 = Vector512.Create(w1);
+                for (; x <= w - 16; x += 16)
+                {
+                    var v = typeof(TSource) == typeof(Blended)
+                        ? Vector512.FusedMultiplyAdd(Vector512.Load(a + x), v0, Vector512.Load(b + x) * v1)
+                        : Vector512.Load(a + x);
+                    hi += BitOperations.PopCount((uint)Vector512.GreaterThan(v, vh).ExtractMostSignificantBits());
+                    lo += BitOperations.PopCount((uint)Vector512.GreaterThan(v, vl).ExtractMostSignificantBits());
+                    var set = typeof(TMask) == typeof(Inclusive) ? Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero) : Vector512.GreaterThan(v, Vector512<float>.Zero);
+                    units[x >> 4] = (ushort)set.ExtractMostSignificantBits();
+                }
+            }
+            if (SamUpsamplePlan.VectorBits >= 256)
+            {
+                byte* bytes = (byte*)words;
+                var vh = Vector256.Create(high);
+                var vl = Vector256.Create(low);
+                var v0 = Vector256.Create(w0);
+                var v1 = Vector256.Create(w1);
+                for (; x <= w - 8; x += 8)
+                {
+                    var v = typeof(TSource) == typeof(Blended)
+                        ? Vector256.FusedMultiplyAdd(Vector256.Load(a + x), v0, Vector256.Load(b + x) * v1)
+                        : Vector256.Load(a + x);
+                    hi += BitOperations.PopCount(Vector256.GreaterThan(v, vh).ExtractMostSignificantBits());
+                    lo += BitOperations.PopCount(Vector256.GreaterThan(v, vl).ExtractMostSignificantBits());
+                    var set = typeof(TMask) == typeof(Inclusive) ? Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero) : Vector256.GreaterThan(v, Vector256<float>.Zero);
+                    bytes[x >> 3] = (byte)set.ExtractMostSignificantBits();
+                }
             }
             for (; x < w; x++)
             {
-                float v = row[x];
+                float v = typeof(TSource) == typeof(Blended) ? MathF.FusedMultiplyAdd(a[x], w0, b[x] * w1) : a[x];
                 if (v > high) hi++;
                 if (v > low) lo++;
-                if (inclusive ? v >= 0f : v > 0f) b[x >> 6] |= 1UL << (x & 63);
+                if (typeof(TMask) == typeof(Inclusive) ? v >= 0f : v > 0f) words[x >> 6] |= 1UL << (x & 63);
             }
         }
         High += hi;
@@ -90,73 +157,198 @@ internal sealed unsafe class MaskBits
     /// <summary>
     /// The COCO RLE (column-major runs, zeros first) of the mask placed at <paramref name="crop"/> in an
     /// image of <paramref name="imageH"/> × <paramref name="imageW"/> zeros, as
-    /// <c>mask_to_rle_pytorch(uncrop_masks(mask))</c>.
+    /// <c>mask_to_rle_pytorch(uncrop_masks(mask))</c>. The bits are transposed to columns (64×64
+    /// blocks) so that the changes come out in column-major order, one shift and XOR per 64 pixels.
     /// </summary>
     public CocoRle ToCocoRle(BoxXyxy crop, int imageH, int imageW)
     {
         int h = _height, w = _width;
         if (crop.Width != w || crop.Height != h || crop.X0 < 0 || crop.Y0 < 0 || crop.X1 > imageW || crop.Y1 > imageH)
             throw new ArgumentException($"Crop {crop} does not hold a {w}x{h} mask inside {imageW}x{imageH}.");
-        // Changes down each column, from an implicit unset row above the crop; row h (below the crop)
-        // only exists in the image when the crop does not reach its bottom.
-        _transitions = 0;
-        int rows = crop.Y1 < imageH ? h + 1 : h;
-        for (int y = 0; y < rows; y++)
+        TransposeToColumns();
+        int cw = _columnWords;
+        bool topInside = crop.Y0 == 0, bottomInside = crop.Y1 == imageH;
+        ulong lastMask = (h & 63) == 0 ? ulong.MaxValue : (1UL << (h & 63)) - 1;
+        var counts = new int[CountChanges(w, h, cw, topInside, bottomInside, lastMask, crop.X1 < imageW) + 1];
+        fixed (ulong* columns = _columns)
+        fixed (int* c = counts)
         {
-            for (int k = 0; k < _words; k++)
+            int n = 0;
+            long previous = 0;
+            bool lastSet = false;
+            for (int x = 0; x < w; x++)
             {
-                ulong cur = y < h ? _bits[y * _words + k] : 0UL, prev = y > 0 ? _bits[(y - 1) * _words + k] : 0UL;
-                for (ulong d = cur ^ prev; d != 0; d &= d - 1) Add(k * 64 + BitOperations.TrailingZeroCount(d), y);
+                ulong* col = columns + (long)x * cw;
+                long column = (long)(crop.X0 + x) * imageH;
+                // The column's first image pixel against the previous column's last one.
+                bool first = topInside && (col[0] & 1) != 0;
+                if (first != lastSet)
+                {
+                    c[n++] = (int)(column - previous);
+                    previous = column;
+                }
+                long origin = column + crop.Y0;
+                ulong carry = topInside ? col[0] & 1 : 0;
+                for (int k = 0; k < cw; k++)
+                {
+                    ulong word = col[k];
+                    ulong d = word ^ ((word << 1) | carry);
+                    carry = word >> 63;
+                    if (k == cw - 1) d &= lastMask;
+                    for (; d != 0; d &= d - 1)
+                    {
+                        long p = origin + 64 * k + BitOperations.TrailingZeroCount(d);
+                        c[n++] = (int)(p - previous);
+                        previous = p;
+                    }
+                }
+                bool endSet = ((col[(h - 1) >> 6] >> ((h - 1) & 63)) & 1) != 0;
+                if (!bottomInside && endSet)
+                {
+                    long p = origin + h;
+                    c[n++] = (int)(p - previous);
+                    previous = p;
+                }
+                lastSet = bottomInside && endSet;
             }
-        }
-        // Counting sort by column, rows staying in increasing order.
-        if (_columnStart.Length < w + 1) (_columnStart, _fill) = (new int[w + 1], new int[w + 1]);
-        var start = _columnStart.AsSpan(0, w + 1);
-        start.Clear();
-        for (int i = 0; i < _transitions; i++) start[_xs[i] + 1]++;
-        for (int x = 0; x < w; x++) start[x + 1] += start[x];
-        if (_sorted.Length < _transitions) _sorted = new int[_xs.Length];
-        var fill = _fill.AsSpan(0, w);
-        start[..w].CopyTo(fill);
-        for (int i = 0; i < _transitions; i++) _sorted[fill[_xs[i]]++] = _ys[i];
-
-        // Column-major positions where the value changes; the first pixel of a column is compared with
-        // the last pixel of the previous column, which is set only when the crop reaches the image bottom.
-        var counts = new List<int>(_transitions + 2);
-        long previous = 0;
-        bool lastSet = false;
-        int end = w + (crop.X1 < imageW ? 1 : 0);
-        for (int x = 0; x < end; x++)
-        {
-            long column = (long)(crop.X0 + x) * imageH;
-            int from = x < w ? start[x] : 0, to = x < w ? start[x + 1] : 0;
-            bool startsSet = crop.Y0 == 0 && from < to && _sorted[from] == 0;
-            if (lastSet != startsSet)
+            if (lastSet && crop.X1 < imageW)
             {
-                counts.Add((int)(column - previous));
-                previous = column;
-            }
-            for (int i = startsSet ? from + 1 : from; i < to; i++)
-            {
-                long p = column + crop.Y0 + _sorted[i];
-                counts.Add((int)(p - previous));
+                long p = (long)crop.X1 * imageH;
+                c[n++] = (int)(p - previous);
                 previous = p;
             }
-            // A column ends set when it changed an odd number of times (and the crop reaches the bottom).
-            lastSet = ((to - from) & 1) == 1;
+            c[n] = (int)((long)imageH * imageW - previous);
         }
-        counts.Add((int)((long)imageH * imageW - previous));
-        return new CocoRle(imageH, imageW, counts.ToArray());
+        return new CocoRle(imageH, imageW, counts);
     }
 
-    private void Add(int x, int y)
+    /// <summary>The number of changes <see cref="ToCocoRle"/> emits, to size its array exactly.</summary>
+    private int CountChanges(int w, int h, int cw, bool topInside, bool bottomInside, ulong lastMask, bool columnsAfter)
     {
-        if (_transitions == _xs.Length)
+        long n = 0;
+        bool lastSet = false;
+        fixed (ulong* columns = _columns)
+            for (int x = 0; x < w; x++)
+            {
+                ulong* col = columns + (long)x * cw;
+                bool first = topInside && (col[0] & 1) != 0;
+                if (first != lastSet) n++;
+                ulong carry = topInside ? col[0] & 1 : 0;
+                for (int k = 0; k < cw; k++)
+                {
+                    ulong word = col[k];
+                    ulong d = word ^ ((word << 1) | carry);
+                    carry = word >> 63;
+                    if (k == cw - 1) d &= lastMask;
+                    n += BitOperations.PopCount(d);
+                }
+                bool endSet = ((col[(h - 1) >> 6] >> ((h - 1) & 63)) & 1) != 0;
+                if (!bottomInside && endSet) n++;
+                lastSet = bottomInside && endSet;
+            }
+        if (lastSet && columnsAfter) n++;
+        if (n + 1 > Array.MaxLength) throw new InvalidOperationException("The mask's RLE is too long for an array.");
+        return (int)n;
+    }
+
+    /// <summary>Row-major bits (row y, bit x) into column-major ones (column x, bit y), rows padded with zeros.</summary>
+    private void TransposeToColumns()
+    {
+        int h = _height, w = _width, cw = (h + 63) / 64;
+        _columnWords = cw;
+        long need = (long)w * cw;
+        if (_columns.Length < need) _columns = new ulong[need];
+        ulong* block = stackalloc ulong[64];
+        fixed (ulong* rows = _bits)
+        fixed (ulong* columns = _columns)
+            for (int by = 0; by < cw; by++)
+            {
+                int y0 = 64 * by, ny = Math.Min(64, h - y0);
+                for (int k = 0; k < _words; k++)
+                {
+                    ulong any = 0, all = ulong.MaxValue;
+                    for (int i = 0; i < ny; i++)
+                    {
+                        ulong v = rows[(long)(y0 + i) * _words + k];
+                        block[i] = v;
+                        any |= v;
+                        all &= v;
+                    }
+                    int nx = Math.Min(64, w - 64 * k);
+                    ulong* dst = columns + (long)64 * k * cw + by;
+                    ulong full = ny == 64 ? ulong.MaxValue : (1UL << ny) - 1;
+                    // Masks are mostly empty or solid away from their edges: such blocks need no transpose.
+                    if (any == 0 || (all == (nx == 64 ? ulong.MaxValue : (1UL << nx) - 1)))
+                    {
+                        ulong column = any == 0 ? 0UL : full;
+                        for (int i = 0; i < nx; i++) dst[(long)i * cw] = column;
+                        continue;
+                    }
+                    for (int i = ny; i < 64; i++) block[i] = 0;
+                    Transpose64(block);
+                    for (int i = 0; i < nx; i++) dst[(long)i * cw] = block[i];
+                }
+            }
+    }
+
+    /// <summary>
+    /// In-place transpose of a 64×64 bit matrix (word i, bit j ↔ word j, bit i): swap the off-diagonal
+    /// halves, then the quarters inside each half, down to single bits.
+    /// </summary>
+    private static void Transpose64(ulong* a)
+    {
+        if (SamUpsamplePlan.VectorBits >= 512)
         {
-            Array.Resize(ref _xs, _xs.Length * 2);
-            Array.Resize(ref _ys, _ys.Length * 2);
+            Transpose64Vector(a);
+            return;
         }
-        _xs[_transitions] = x;
-        _ys[_transitions++] = y;
+        ulong m = 0x00000000FFFFFFFFUL;
+        for (int j = 32; j != 0; j >>= 1, m ^= m << j)
+            for (int k = 0; k < 64; k = (k + j + 1) & ~j)
+            {
+                ulong t = ((a[k] >> j) ^ a[k + j]) & m;
+                a[k + j] ^= t;
+                a[k] ^= t << j;
+            }
+    }
+
+    /// <summary>
+    /// <see cref="Transpose64"/> eight words at a time: the swaps between words 32, 16 and 8 apart pair
+    /// whole vectors; those 4, 2 and 1 apart pair lanes of one vector, whose partner lanes come from a
+    /// permute, each lane keeping its half of the exchange.
+    /// </summary>
+    private static void Transpose64Vector(ulong* a)
+    {
+        ulong m = 0x00000000FFFFFFFFUL;
+        for (int j = 32; j >= 8; j >>= 1, m ^= m << j)
+        {
+            var vm = Vector512.Create(m);
+            for (int k = 0; k < 64; k = (k + j + 8) & ~j)
+            {
+                // k runs over 8-word groups with bit j clear.
+                var lo = Vector512.Load(a + k);
+                var hi = Vector512.Load(a + k + j);
+                var t = (Vector512.ShiftRightLogical(lo, j) ^ hi) & vm;
+                (hi ^ t).Store(a + k + j);
+                (lo ^ Vector512.ShiftLeft(t, j)).Store(a + k);
+            }
+        }
+        for (int j = 4; j != 0; j >>= 1, m ^= m << j)
+        {
+            var vm = Vector512.Create(m);
+            // Lane i's partner is lane i ^ j; the lower lane of a pair (bit j of i clear) is the "k" side.
+            var partner = Vector512.Create(0UL ^ (ulong)j, 1UL ^ (ulong)j, 2UL ^ (ulong)j, 3UL ^ (ulong)j, 4UL ^ (ulong)j, 5UL ^ (ulong)j, 6UL ^ (ulong)j, 7UL ^ (ulong)j);
+            var lower = Vector512.Create(
+                (0 & j) == 0 ? ulong.MaxValue : 0, (1 & j) == 0 ? ulong.MaxValue : 0, (2 & j) == 0 ? ulong.MaxValue : 0, (3 & j) == 0 ? ulong.MaxValue : 0,
+                (4 & j) == 0 ? ulong.MaxValue : 0, (5 & j) == 0 ? ulong.MaxValue : 0, (6 & j) == 0 ? ulong.MaxValue : 0, (7 & j) == 0 ? ulong.MaxValue : 0);
+            for (int k = 0; k < 64; k += 8)
+            {
+                var v = Vector512.Load(a + k);
+                var p = Avx512F.PermuteVar8x64(v, partner);
+                var tLow = (Vector512.ShiftRightLogical(v, j) ^ p) & vm;
+                var tHigh = (Vector512.ShiftRightLogical(p, j) ^ v) & vm;
+                Vector512.ConditionalSelect(lower, v ^ Vector512.ShiftLeft(tLow, j), v ^ tHigh).Store(a + k);
+            }
+        }
     }
 }

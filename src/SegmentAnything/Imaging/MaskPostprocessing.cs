@@ -1,3 +1,5 @@
+using SegmentAnything.Kernels;
+
 namespace SegmentAnything.Imaging;
 
 /// <summary>SAM's <c>Sam.postprocess_masks</c> and the mask threshold.</summary>
@@ -5,6 +7,17 @@ public static class MaskPostprocessing
 {
     /// <summary>SAM's <c>mask_threshold</c>: a logit above it is inside the mask.</summary>
     public const float MaskThreshold = 0f;
+
+    private const int BandRows = 48;
+
+    [ThreadStatic] private static SamMaskUpsampler? _upsampler;
+
+    private static SamMaskUpsampler RentUpsampler(SamUpsamplePlan plan)
+    {
+        if (_upsampler is null) _upsampler = new SamMaskUpsampler(plan);
+        else _upsampler.Use(plan);
+        return _upsampler;
+    }
 
     /// <summary>
     /// Low-resolution logits [count, lowH, lowW] → logits [count, H, W] at the original size: bilinear to
@@ -24,11 +37,26 @@ public static class MaskPostprocessing
         if (originalSize.H <= 0 || originalSize.W <= 0)
             throw new ArgumentException($"Original size {originalSize.W}x{originalSize.H} must be positive.");
 
-        float[] full = TorchResize.Bilinear(lowRes, count, lowH, lowW, imgSize, imgSize);
-        var result = new float[checked((long)count * originalSize.H * originalSize.W)];
-        fixed (float* f = full)
-        fixed (float* r = result)
-            TorchResize.BilinearStrided(f, count, inputSize.H, inputSize.W, imgSize, (long)imgSize * imgSize, r, originalSize.H, originalSize.W);
+        var plan = SamUpsamplePlan.For(lowH, lowW, imgSize, inputSize, originalSize);
+        int h = originalSize.H, w = originalSize.W, plane = lowH * lowW;
+        var result = GC.AllocateUninitializedArray<float>(checked(count * h * w));
+        // Bands of rows, each streamed through its own upsampler: a band re-derives at most two
+        // intermediate rows its predecessor already had, and every value is computed the same way.
+        int bands = Math.Max(1, Math.Min((h + BandRows - 1) / BandRows, 4 * KernelParallel.MaxThreads));
+        fixed (float* src = lowRes)
+        fixed (float* dst = result)
+        {
+            nint s = (nint)src, d = (nint)dst;
+            KernelParallel.For(count * bands, KernelParallel.MaxThreads, item =>
+            {
+                int mask = item / bands, band = item % bands;
+                int y0 = (int)((long)h * band / bands), y1 = (int)((long)h * (band + 1) / bands);
+                var up = RentUpsampler(plan);
+                up.Begin((float*)s + (long)mask * plane);
+                float* o = (float*)d + (long)mask * h * w;
+                for (int y = y0; y < y1; y++) up.Row(y, o + (long)y * w);
+            });
+        }
         return result;
     }
 

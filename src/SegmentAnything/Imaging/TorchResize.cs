@@ -45,13 +45,6 @@ public static class TorchResize
             Resample(s, channels, h, w, w, (long)h * w, d, outH, outW, vert, horiz);
     }
 
-    /// <summary>
-    /// Bilinear over a strided view: plane c, row y starts at <c>src + c·planeStride + y·rowStride</c>
-    /// (how a cropped slice such as <c>masks[..., :h, :w]</c> is read without copying).
-    /// </summary>
-    internal static unsafe void BilinearStrided(float* src, int channels, int h, int w, int rowStride, long planeStride, float* dst, int outH, int outW) =>
-        Resample(src, channels, h, w, rowStride, planeStride, dst, outH, outW, Taps.Linear(h, outH), Taps.Linear(w, outW));
-
     private static unsafe void Resample(float* src, int channels, int h, int w, int rowStride, long planeStride,
         float* dst, int outH, int outW, Taps vert, Taps horiz)
     {
@@ -98,14 +91,12 @@ public static class TorchResize
     private static unsafe void VerticalRow(float* plane, int width, float* o, int oy, Taps t)
     {
         int k0 = oy * t.Count;
-        var rows = new float*[t.Count];
-        for (int j = 0; j < t.Count; j++) rows[j] = plane + (long)t.Index[k0 + j] * width;
+        float* r0 = plane + (long)t.Index[k0] * width, r1 = plane + (long)t.Index[k0 + 1] * width;
         float w0 = t.Weight[k0], w1 = t.Weight[k0 + 1];
         int n = Vector<float>.Count, i = 0;
         if (t.Count == 2)
         {
             // Linear: w0·r0 + w1·r1 as the 2-tap kernel's single fused add of the first product.
-            float* r0 = rows[0], r1 = rows[1];
             for (; i <= width - n; i += n)
                 Vector.FusedMultiplyAdd(Vector.Load(r0 + i), new Vector<float>(w0), Vector.Load(r1 + i) * w1).Store(o + i);
             for (; i < width; i++) o[i] = MathF.FusedMultiplyAdd(r0[i], w0, r1[i] * w1);
@@ -113,7 +104,7 @@ public static class TorchResize
         else
         {
             // Cubic: products accumulated in tap order.
-            float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3];
+            float* r2 = plane + (long)t.Index[k0 + 2] * width, r3 = plane + (long)t.Index[k0 + 3] * width;
             float w2 = t.Weight[k0 + 2], w3 = t.Weight[k0 + 3];
             for (; i <= width - n; i += n)
             {
