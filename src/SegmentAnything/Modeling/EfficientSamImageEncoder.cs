@@ -145,7 +145,8 @@ internal sealed class EfficientSamVitBlock
         _norm1.Apply(h, n);
         float[] qkv = _qkv.Forward(h, n);
         // The fused projection is laid out [n, 3, heads, headDim]: q, k and v are column blocks of width d.
-        EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
+        if (GlobalAttention.IsSupported) GlobalAttention.Run(qkv, 3 * d, 0, d, 2 * d, n, _heads, d / _heads, _scale, h, d);
+        else EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
             n, n, _heads, d / _heads, _scale, h);
         float[] attn = _proj.Forward(h, n);
         Elementwise.Add(x, attn);

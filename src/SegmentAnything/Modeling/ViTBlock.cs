@@ -16,6 +16,7 @@ internal sealed class ViTBlock
     private readonly float[]? _relPosH, _relPosW;
     // The rel-pos tables as prepacked Bᵀ operands of the per-query dot products.
     private readonly PackedMatrix? _relPosHPacked, _relPosWPacked;
+    private readonly RelPosTables? _relPos;
     private readonly MlpBlock _mlp;
     private readonly int _dim, _heads, _window;
 
@@ -25,6 +26,8 @@ internal sealed class ViTBlock
         int headDim = dim / heads;
         if (relH is not null) _relPosHPacked = Gemm.PackB(relH, headDim, relH.Length / headDim, headDim, true);
         if (relW is not null) _relPosWPacked = Gemm.PackB(relW, headDim, relW.Length / headDim, headDim, true);
+        if (_relPosHPacked is not null && _relPosWPacked is not null)
+            _relPos = new RelPosTables((_relPosHPacked.N + 1) / 2, (_relPosWPacked.N + 1) / 2, _relPosHPacked, _relPosWPacked);
     }
 
     public static ViTBlock Load(WeightBinder w, string name, ImageEncoderViTConfig c, int window)
@@ -107,6 +110,11 @@ internal sealed class ViTBlock
         float[] qkv = _qkv.Forward(tokens, rows);
         var merged = new float[rows * dim];
         float scale = (float)Math.Pow(hd, -0.5);
+        if (GlobalAttention.IsSupported && (_relPosH is null || (_relPos is not null && _relPos.Height == qh && _relPos.Width == qw)))
+        {
+            GlobalAttention.Run(qkv, ld, 0, dim, 2 * dim, nWin, n, heads, hd, scale, merged, dim, _relPos);
+            return _proj.Forward(merged, rows);
+        }
         bool packed = n > 1024;
         int chunk = packed ? QueryChunk : n;
         KernelParallel.For(nWin * heads, KernelParallel.MaxThreads, task =>
