@@ -24,10 +24,12 @@ public static class BenchCommand
         var peak = new Option<bool>("--peak") { Description = "Also measure the machine's FMA peak (independent FMA chains on every core) and give every figure as a fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
         var amg = new Option<bool>("--amg") { Description = "Time automatic mask generation instead: a --points-per-side grid with the IoU and stability filters off and box NMS at 1.0, so every candidate goes through the whole pipeline." };
+        var kernels = new Option<bool>("--kernels") { Description = "Time the matrix products and attention calls at the models' shapes (ViT-B, EfficientSAM, TinyViT, decoder) instead: GFLOP/s per shape." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, kernels };
         cmd.SetAction(r =>
         {
+            if (r.GetValue(kernels)) return BenchKernels(r.GetValue(runs), r.GetValue(peak), r.GetValue(json));
             string? synthetic = r.GetValue(arch);
             if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
             else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
@@ -103,6 +105,40 @@ public static class BenchCommand
             Console.WriteLine($"{"decoding",-16} {t.DecoderMs,10:F0} ms ({t.DecoderMs / Math.Max(1, t.Prompts):F1} ms per prompt)");
             Console.WriteLine($"{"post-processing",-16} {t.PostprocessMs,10:F0} ms");
             Console.WriteLine($"{"total",-16} {total,10:F0} ms");
+        }
+        return 0;
+    }
+
+    private static int BenchKernels(int runs, bool measurePeak, bool json)
+    {
+        if (runs < 1) throw new CliException("--runs must be at least 1");
+        double? peak = measurePeak ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
+        var rows = new List<KernelTiming>();
+        if (!json)
+        {
+            Console.WriteLine($"kernels, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
+            if (peak is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
+            Console.WriteLine($"{"shape",-44} {"GFLOP",8} {"min ms",9} {"GFLOP/s",9}{(peak is null ? "" : $" {"of peak",8}")}");
+        }
+        foreach (var t in KernelBenchmark.Run(runs))
+        {
+            rows.Add(t);
+            if (!json) Console.WriteLine($"{t.Name,-44} {t.Gflop,8:F2} {t.MinMs,9:F2} {t.GflopsPerSecond,9:F1}{(peak is double p ? $" {t.GflopsPerSecond / p,8:P0}" : "")}");
+        }
+        if (json)
+        {
+            var report = new Dictionary<string, object?>
+            {
+                ["peak_gflops"] = peak,
+                ["threads"] = Environment.ProcessorCount,
+                ["isa"] = KernelInfo.Describe(),
+                ["kernels"] = rows.ToDictionary(t => t.Name, t => (object)new
+                {
+                    gflop = t.Gflop, min_ms = t.MinMs, gflops_per_s = t.GflopsPerSecond,
+                    of_peak = peak is double p ? Math.Round(t.GflopsPerSecond / p, 3) : (double?)null,
+                }),
+            };
+            Console.WriteLine(JsonSerializer.Serialize(report));
         }
         return 0;
     }
