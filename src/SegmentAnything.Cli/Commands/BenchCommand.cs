@@ -25,10 +25,13 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
         var amg = new Option<bool>("--amg") { Description = "Time automatic mask generation instead: a --points-per-side grid with the IoU and stability filters off and box NMS at 1.0, so every candidate goes through the whole pipeline." };
         var kernels = new Option<bool>("--kernels") { Description = "Time the matrix products and attention calls at the models' shapes (ViT-B, EfficientSAM, TinyViT, decoder) instead: GFLOP/s per shape." };
+        var threadCount = new Option<int?>("--threads") { Description = "Threads the kernels may use (default: all processors)." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, kernels };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, kernels, threadCount };
         cmd.SetAction(r =>
         {
+            if (r.GetValue(threadCount) is int tc)
+                KernelParallel.MaxThreads = tc >= 1 ? tc : throw new CliException("--threads must be at least 1");
             if (r.GetValue(kernels)) return BenchKernels(r.GetValue(runs), r.GetValue(peak), r.GetValue(json));
             string? synthetic = r.GetValue(arch);
             if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
@@ -116,25 +119,25 @@ public static class BenchCommand
         var rows = new List<KernelTiming>();
         if (!json)
         {
-            Console.WriteLine($"kernels, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
+            Console.WriteLine($"kernels, {KernelParallel.MaxThreads} threads, {KernelInfo.Describe()}");
             if (peak is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
-            Console.WriteLine($"{"shape",-44} {"GFLOP",8} {"min ms",9} {"GFLOP/s",9}{(peak is null ? "" : $" {"of peak",8}")}");
+            Console.WriteLine($"{"shape",-44} {"GFLOP",8} {"min ms",9} {"GFLOP/s",9}{(peak is null ? "" : $" {"of peak",8}")} {"per CPU-s",10}");
         }
         foreach (var t in KernelBenchmark.Run(runs))
         {
             rows.Add(t);
-            if (!json) Console.WriteLine($"{t.Name,-44} {t.Gflop,8:F2} {t.MinMs,9:F2} {t.GflopsPerSecond,9:F1}{(peak is double p ? $" {t.GflopsPerSecond / p,8:P0}" : "")}");
+            if (!json) Console.WriteLine($"{t.Name,-44} {t.Gflop,8:F2} {t.MinMs,9:F2} {t.GflopsPerSecond,9:F1}{(peak is double p ? $" {t.GflopsPerSecond / p,8:P0}" : "")} {t.CpuGflopsPerCore,10:F1}");
         }
         if (json)
         {
             var report = new Dictionary<string, object?>
             {
                 ["peak_gflops"] = peak,
-                ["threads"] = Environment.ProcessorCount,
+                ["threads"] = KernelParallel.MaxThreads,
                 ["isa"] = KernelInfo.Describe(),
                 ["kernels"] = rows.ToDictionary(t => t.Name, t => (object)new
                 {
-                    gflop = t.Gflop, min_ms = t.MinMs, gflops_per_s = t.GflopsPerSecond,
+                    gflop = t.Gflop, min_ms = t.MinMs, gflops_per_s = t.GflopsPerSecond, cpu_gflops_per_core = t.CpuGflopsPerCore,
                     of_peak = peak is double p ? Math.Round(t.GflopsPerSecond / p, 3) : (double?)null,
                 }),
             };

@@ -5,6 +5,16 @@ namespace SegmentAnything.Kernels;
 /// panels, and the C block is cut into tiles (MC rows x a few NR panels) that workers take from a shared
 /// counter. Inside a tile a B micro-panel stays in L1 while the A panels of the tile stream from L2.
 /// </summary>
+/// <summary>Element-wise work fused onto a product's result (see <see cref="GemmDriver.WithEpilogue"/>).</summary>
+internal enum GemmEpilogue
+{
+    None,
+    /// <summary>C = gelu(C), exact erf.</summary>
+    Gelu,
+    /// <summary>R += C for a residual R of the same shape (C is still written).</summary>
+    AddInto,
+}
+
 internal sealed unsafe class GemmDriver
 {
     internal const int KcTarget = 256;
@@ -23,6 +33,23 @@ internal sealed unsafe class GemmDriver
     private readonly bool _accumulate;
     private readonly float* _rowBias, _colBias;
     private readonly delegate*<nint, float*, float*, float*, nint, float, bool, float*, float*, void> _kernel;
+
+    private GemmEpilogue _epilogue;
+    private float* _residual;
+    private nint _ldr;
+
+    /// <summary>
+    /// An element-wise step applied to each finished block of C while it is still in cache (prepacked B only;
+    /// <see cref="Run"/> applies it as a separate pass otherwise).
+    /// </summary>
+    public GemmDriver WithEpilogue(GemmEpilogue epilogue, float* residual = null, nint ldr = 0)
+    {
+        if (epilogue == GemmEpilogue.AddInto && residual == null) throw new ArgumentNullException(nameof(residual));
+        _epilogue = epilogue;
+        _residual = residual;
+        _ldr = ldr;
+        return this;
+    }
 
     // State of the (jc, pc) block being computed.
     private int _jc, _nc, _pc, _kc, _aPanels, _bPanels, _rowBlocks, _colTiles, _panelsPerTile;
@@ -60,6 +87,11 @@ internal sealed unsafe class GemmDriver
     public void Run(int threads)
     {
         if ((long)_m * _n * _k < ParallelThreshold) threads = 1;
+        if (_prepackedB != null)
+        {
+            RunPrepacked(threads);
+            return;
+        }
         int kcBlock = KcBlock(_k);
         int mPad = (_m + _mr - 1) / _mr * _mr;
         _aPack = AlignedBuffer.PackA.Get((long)mPad * kcBlock);
@@ -89,6 +121,98 @@ internal sealed unsafe class GemmDriver
                 int tiles = _rowBlocks * _colTiles;
                 if (threads == 1) for (int t = 0; t < tiles; t++) Tile(t);
                 else KernelParallel.For(tiles, threads, Tile);
+            }
+        }
+        if (_epilogue != GemmEpilogue.None) ApplyEpilogue(0, _m, 0, _n);
+    }
+
+    private void ApplyEpilogue(int i0, int i1, int j0, int j1)
+    {
+        for (int i = i0; i < i1; i++)
+        {
+            float* c = _c + (nint)i * _ldc + j0;
+            if (_epilogue == GemmEpilogue.Gelu) Activations.GeluSerial(c, j1 - j0);
+            else Elementwise.AddSerial(_residual + (nint)i * _ldr + j0, c, j1 - j0);
+        }
+    }
+
+    /// <summary>Widest column chunk of one work item: its C block (MC rows) stays in L2 across the KC blocks.</summary>
+    private const int MaxPanelsPerItem = 24;
+
+    // Prepacked-B work split, set by RunPrepacked.
+    private int _itemColChunks, _itemPanels, _kcBlock, _nPadTotal;
+
+    /// <summary>
+    /// B already packed (weights): each work item is an MC-row block x a chunk of column panels, run
+    /// through every KC block by one thread (it packs its own A rows per block), so the whole product
+    /// needs a single hand-off, and the item's C block stays in L2 while k advances.
+    /// </summary>
+    private void RunPrepacked(int threads)
+    {
+        _kcBlock = KcBlock(_k);
+        int panels = (_n + _nr - 1) / _nr;
+        _nPadTotal = panels * _nr;
+        int rowBlocks = (_m + _mc - 1) / _mc;
+        int chunks = Math.Max((panels + MaxPanelsPerItem - 1) / MaxPanelsPerItem,
+            threads == 1 ? 1 : (16 * threads + rowBlocks - 1) / rowBlocks);
+        _itemPanels = (panels + Math.Min(chunks, panels) - 1) / Math.Min(chunks, panels);
+        _itemColChunks = (panels + _itemPanels - 1) / _itemPanels;
+        int items = rowBlocks * _itemColChunks;
+        if (threads == 1) for (int t = 0; t < items; t++) PrepackedItem(t);
+        else KernelParallel.For(items, threads, PrepackedItem);
+    }
+
+    private void PrepackedItem(int t)
+    {
+        int rb = t / _itemColChunks, cc = t % _itemColChunks;
+        int i0 = rb * _mc, rows = Math.Min(_mc, _m - i0), aPanels = (rows + _mr - 1) / _mr;
+        int panels = (_n + _nr - 1) / _nr;
+        int jp0 = cc * _itemPanels, jp1 = Math.Min(panels, jp0 + _itemPanels);
+        float* aPack = AlignedBuffer.PackA.Get((long)aPanels * _mr * _kcBlock);
+        float* tmp = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
+        int mr = _mr, nr = _nr;
+        for (int pc = 0; pc < _k; pc += _kcBlock)
+        {
+            int kc = Math.Min(_kcBlock, _k - pc);
+            for (int ip = 0; ip < aPanels; ip++)
+                GemmPacking.PackAPanel(_a, i0 + ip * mr, Math.Min(mr, rows - ip * mr), pc, kc, mr, aPack + (nint)ip * kc * mr);
+            bool load = _accumulate || pc > 0;
+            float* bBlock = _prepackedB + (nint)pc * _nPadTotal;
+            for (int jp = jp0; jp < jp1; jp++)
+            {
+                int j = jp * nr, nrEff = Math.Min(nr, _n - j);
+                float* bp = bBlock + (nint)jp * kc * nr;
+                float* colBias = _colBias == null ? null : _colBias + j;
+                for (int ip = 0; ip < aPanels; ip++)
+                {
+                    int i = i0 + ip * mr, mrEff = Math.Min(mr, _m - i);
+                    float* c = _c + (nint)i * _ldc + j;
+                    float* rowBias = _rowBias == null ? null : _rowBias + i;
+                    float* ap = aPack + (nint)ip * kc * mr;
+                    if (mrEff == mr && nrEff == nr) _kernel(kc, ap, bp, c, _ldc, _alpha, load, rowBias, colBias);
+                    else EdgeTile(kc, ap, bp, c, mrEff, nrEff, load, rowBias, colBias, tmp);
+                }
+            }
+        }
+        if (_epilogue != GemmEpilogue.None) ApplyEpilogue(i0, i0 + rows, jp0 * nr, Math.Min(_n, jp1 * nr));
+    }
+
+    /// <summary>A ragged micro-tile: computed whole into a scratch tile, then the valid part stored.</summary>
+    private void EdgeTile(int kc, float* ap, float* bp, float* c, int mrEff, int nrEff, bool load, float* rowBias, float* colBias, float* tmp)
+    {
+        int nr = _nr;
+        _kernel(kc, ap, bp, tmp, nr, 1f, false, null, null);
+        for (int r = 0; r < mrEff; r++)
+        {
+            float* cr = c + (nint)r * _ldc;
+            float* tr = tmp + r * nr;
+            if (load)
+                for (int jj = 0; jj < nrEff; jj++) cr[jj] = MathF.FusedMultiplyAdd(tr[jj], _alpha, cr[jj]);
+            else
+            {
+                float rbias = rowBias == null ? 0f : rowBias[r];
+                for (int jj = 0; jj < nrEff; jj++)
+                    cr[jj] = MathF.FusedMultiplyAdd(tr[jj], _alpha, (colBias == null ? 0f : colBias[jj]) + rbias);
             }
         }
     }

@@ -49,6 +49,24 @@ internal sealed class MlpBlock(Linear lin1, Linear lin2, bool gelu)
 
     public int Hidden => lin1.OutFeatures;
 
+    /// <summary>residual += lin2(act(lin1(x))), the activation and the add fused into the products; pooled scratch.</summary>
+    public void ForwardAddInto(ReadOnlySpan<float> x, int rows, Span<float> residual)
+    {
+        var pool = System.Buffers.ArrayPool<float>.Shared;
+        float[] h = pool.Rent(rows * lin1.OutFeatures), y = pool.Rent(rows * lin2.OutFeatures);
+        try
+        {
+            if (gelu) lin1.ForwardGelu(x, h, rows);
+            else
+            {
+                lin1.Forward(x, h, rows);
+                Activations.Relu(h.AsSpan(0, rows * lin1.OutFeatures));
+            }
+            lin2.ForwardAddInto(h, y, rows, residual);
+        }
+        finally { pool.Return(h); pool.Return(y); }
+    }
+
     public float[] Forward(ReadOnlySpan<float> x, int rows)
     {
         var h = lin1.Forward(x, rows);

@@ -45,36 +45,47 @@ internal sealed class ViTBlock
             dim, c.NumHeads, window);
     }
 
-    /// <summary>Runs the block on tokens x [h·w, dim] in place.</summary>
+    /// <summary>Runs the block on tokens x [h·w, dim] in place. Scratch comes from the shared array pool.</summary>
     public void Forward(float[] x, int h, int w)
     {
         int n = h * w, dim = _dim;
-        var t = new float[n * dim];
-        x.AsSpan().CopyTo(t);
-        _norm1.Apply(t, n);
+        var pool = ArrayPool<float>.Shared;
+        float[] t = pool.Rent(n * dim);
+        try
+        {
+            x.AsSpan(0, n * dim).CopyTo(t);
+            _norm1.Apply(t, n);
+            if (_window > 0)
+            {
+                int winRows = (h + _window - 1) / _window, winCols = (w + _window - 1) / _window;
+                int nWin = winRows * winCols, tokensPerWin = _window * _window, rows = nWin * tokensPerWin;
+                // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
+                float[] windows = pool.Rent(rows * dim), attnOut = pool.Rent(rows * dim);
+                try
+                {
+                    windows.AsSpan(0, rows * dim).Clear();
+                    Partition(t, windows, h, w, winRows, winCols);
+                    Attention(windows, nWin, tokensPerWin, _window, _window, attnOut, null);
+                    Unpartition(attnOut, x, h, w, winRows, winCols);
+                }
+                finally { pool.Return(windows); pool.Return(attnOut); }
+            }
+            else
+            {
+                float[] attnOut = pool.Rent(n * dim);
+                try { Attention(t, 1, n, h, w, attnOut, x); }
+                finally { pool.Return(attnOut); }
+            }
 
-        int size = _window > 0 ? _window : h;
-        int sizeW = _window > 0 ? _window : w;
-        int winRows = _window > 0 ? (h + _window - 1) / _window : 1;
-        int winCols = _window > 0 ? (w + _window - 1) / _window : 1;
-        int nWin = winRows * winCols, tokensPerWin = size * sizeW;
-        // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
-        float[] windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : t;
-        float[] attnOut = Attention(windows, nWin, tokensPerWin, size, sizeW);
-        if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
-        else Elementwise.Add(x, attnOut);
-
-        Array.Copy(x, t, x.Length);
-        _norm2.Apply(t, n);
-        Elementwise.Add(x, _mlp.Forward(t, n));
+            x.AsSpan(0, n * dim).CopyTo(t);
+            _norm2.Apply(t, n);
+            _mlp.ForwardAddInto(t, n, x);
+        }
+        finally { pool.Return(t); }
     }
 
-    private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
-    {
-        var windows = new float[winRows * winCols * _window * _window * _dim];
+    private void Partition(float[] t, float[] windows, int h, int w, int winRows, int winCols) =>
         ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => t.AsSpan(image, length).CopyTo(windows.AsSpan(window)));
-        return windows;
-    }
 
     /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
     private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols) =>
@@ -104,16 +115,31 @@ internal sealed class ViTBlock
     /// each chunk's scores stay in cache; the rel-pos add and softmax run per row while it is in L1.
     /// The query scale is applied as the product's alpha; rel-pos uses the unscaled queries.
     /// </summary>
-    private float[] Attention(float[] tokens, int nWin, int n, int qh, int qw)
+    private void Attention(float[] tokens, int nWin, int n, int qh, int qw, float[] output, float[]? residual)
     {
-        int dim = _dim, heads = _heads, hd = dim / heads, rows = nWin * n, ld = 3 * dim;
-        float[] qkv = _qkv.Forward(tokens, rows);
-        var merged = new float[rows * dim];
+        int dim = _dim, rows = nWin * n;
+        var pool = ArrayPool<float>.Shared;
+        float[] qkv = pool.Rent(rows * 3 * dim), merged = pool.Rent(rows * dim);
+        try
+        {
+            _qkv.Forward(tokens, qkv, rows);
+            MultiHead(qkv, nWin, n, qh, qw, merged);
+            // The output projection: added onto the residual stream in its epilogue for a global block.
+            if (residual is not null) _proj.ForwardAddInto(merged, output, rows, residual);
+            else _proj.Forward(merged, output, rows);
+        }
+        finally { pool.Return(qkv); pool.Return(merged); }
+    }
+
+    /// <summary>Heads of the attention into <paramref name="merged"/> [rows, dim], heads side by side.</summary>
+    private void MultiHead(float[] qkv, int nWin, int n, int qh, int qw, float[] merged)
+    {
+        int dim = _dim, heads = _heads, hd = dim / heads, ld = 3 * dim;
         float scale = (float)Math.Pow(hd, -0.5);
         if (GlobalAttention.IsSupported && (_relPosH is null || (_relPos is not null && _relPos.Height == qh && _relPos.Width == qw)))
         {
             GlobalAttention.Run(qkv, ld, 0, dim, 2 * dim, nWin, n, heads, hd, scale, merged, dim, _relPos);
-            return _proj.Forward(merged, rows);
+            return;
         }
         bool packed = n > 1024;
         int chunk = packed ? QueryChunk : n;
@@ -148,7 +174,6 @@ internal sealed class ViTBlock
                 pool.Return(scores); pool.Return(dh); pool.Return(dw); pool.Return(relW);
             }
         });
-        return _proj.Forward(merged, rows);
     }
 
     /// <summary>Query rows per chunk of a global block: a multiple of the micro-kernel height whose scores fit in L2.</summary>
