@@ -43,9 +43,9 @@ public static class BenchCommand
             if (r.GetValue(amg)) return BenchAmg(sam, img, r.GetValue(amgSide), r.GetValue(json));
             var predictor = new SamPredictor(sam);
 
-            var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
+            var enc = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
-            var (decTimes, decFlops) = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            var dec = Time(nd, () => predictor.Predict(prompt, multimask: true));
             double? peakGflops = r.GetValue(peak) ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
             var report = new
             {
@@ -54,8 +54,8 @@ public static class BenchCommand
                 image = new[] { img.Width, img.Height },
                 threads = Environment.ProcessorCount,
                 isa = KernelInfo.Describe(),
-                encoder = Summary(encTimes, encFlops),
-                decoder = Summary(decTimes, decFlops),
+                encoder = Summary(enc),
+                decoder = Summary(dec),
             };
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(report));
             else
@@ -146,34 +146,45 @@ public static class BenchCommand
         return 0;
     }
 
-    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs);
+    /// <param name="cpu_min_ms">Least process CPU time of a run (all threads): on a shared machine, GFLOP per CPU-second
+    /// (<paramref name="gflops_per_cpu_s"/>) estimates the per-core rate an idle machine would give.</param>
+    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s);
 
     private static void Row(string name, Stats s, double? peak) =>
         Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
 
-    private static Stats Summary(List<double> times, long flops)
+    private static Stats Summary((List<double> Times, long Flops, double CpuMs) run) => Summary(run.Times, run.Flops, run.CpuMs);
+
+    private static Stats Summary(List<double> times, long flops, double cpuMs)
     {
         times.Sort();
         double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
         double gflop = flops / 1e9;
-        return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count);
+        return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count,
+            Math.Round(cpuMs, 1), Math.Round(gflop / (Math.Max(cpuMs, 1e-3) / 1000), 1));
     }
 
     /// <summary>One warm-up run, then <paramref name="n"/> timed runs; returns times (ms) and FLOPs per run.</summary>
-    private static (List<double> Times, long Flops) Time(int n, Action action)
+    private static (List<double> Times, long Flops, double CpuMs) Time(int n, Action action)
     {
         action();
         var times = new List<double>();
         long flops = 0;
+        double cpu = double.MaxValue;
+        using var process = Process.GetCurrentProcess();
         for (int i = 0; i < n; i++)
         {
             long f0 = FlopCounter.Total;
+            process.Refresh();
+            var c0 = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             action();
             times.Add(sw.Elapsed.TotalMilliseconds);
+            process.Refresh();
+            cpu = Math.Min(cpu, (process.TotalProcessorTime - c0).TotalMilliseconds);
             flops = FlopCounter.Total - f0;
         }
-        return (times, flops);
+        return (times, flops, cpu);
     }
 
     private static RgbImage Synthetic(int w, int h)

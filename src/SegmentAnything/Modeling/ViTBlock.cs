@@ -110,10 +110,7 @@ internal sealed class ViTBlock
 
     /// <summary>
     /// Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then
-    /// the output projection. One task per (window, head): long sequences (global blocks) pack the
-    /// head's keys and values once and sweep small query chunks over them, so the packed operands and
-    /// each chunk's scores stay in cache; the rel-pos add and softmax run per row while it is in L1.
-    /// The query scale is applied as the product's alpha; rel-pos uses the unscaled queries.
+    /// the output projection into <paramref name="output"/> (and onto <paramref name="residual"/> when given).
     /// </summary>
     private void Attention(float[] tokens, int nWin, int n, int qh, int qw, float[] output, float[]? residual)
     {
@@ -131,7 +128,13 @@ internal sealed class ViTBlock
         finally { pool.Return(qkv); pool.Return(merged); }
     }
 
-    /// <summary>Heads of the attention into <paramref name="merged"/> [rows, dim], heads side by side.</summary>
+    /// <summary>
+    /// Heads of the attention into <paramref name="merged"/> [rows, dim], heads side by side: the fused
+    /// <see cref="GlobalAttention"/> kernel where the 512-bit kernels exist. Otherwise one task per (window,
+    /// head): long sequences pack the head's keys and values once and sweep small query chunks over them;
+    /// the rel-pos add and softmax run per row while it is in L1. The query scale is applied as the
+    /// product's alpha; rel-pos uses the unscaled queries.
+    /// </summary>
     private void MultiHead(float[] qkv, int nWin, int n, int qh, int qw, float[] merged)
     {
         int dim = _dim, heads = _heads, hd = dim / heads, ld = 3 * dim;
