@@ -22,7 +22,7 @@ public sealed record RelPosTables(int Height, int Width, PackedMatrix TableH, Pa
 /// </summary>
 public static unsafe class GlobalAttention
 {
-    public static bool IsSupported => Gemm.Isa == GemmIsa.Vector512 && Vector512.IsHardwareAccelerated;
+    public static bool IsSupported => Gemm.Isa == GemmIsa.Vector512 && Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
 
     private const int QueryTile = GemmMicroKernels.Nr512; // 32 queries: one B panel
     private const int KeyPanel = GemmMicroKernels.Mr512;  // 12 keys per Sᵀ micro-tile
@@ -213,8 +213,8 @@ public static unsafe class GlobalAttention
         for (int r = 0; r < n; r++)
         {
             float* row = s + r * QueryTile;
-            var e0 = VectorMath.Exp(Vector512.LoadAligned(row) - max0);
-            var e1 = VectorMath.Exp(Vector512.LoadAligned(row + 16) - max1);
+            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
+            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
             e0.StoreAligned(row);
             e1.StoreAligned(row + 16);
             sum0 += e0;

@@ -93,6 +93,28 @@ public class GlobalAttentionTests
     }
 
     [SkippableFact]
+    public void ExpOfNonPositiveArgumentsMatchesTheGeneralExp()
+    {
+        Skip.IfNot(GlobalAttention.IsSupported, "AVX-512 not available on this machine.");
+        var rnd = new Random(3);
+        var xs = new List<float> { 0f, -0f, -1e-30f, -1e-8f, -0.34657359f, -0.5f, -1f, -10f, -80f, -87.3f, -87.33654f, -87.4f, -100f, -1e6f, float.NegativeInfinity };
+        for (int i = 0; i < 4000; i++) xs.Add((float)(-rnd.NextDouble() * 90));
+        while (xs.Count % 16 != 0) xs.Add(-2f);
+        for (int i = 0; i < xs.Count; i += 16)
+        {
+            var v = System.Runtime.Intrinsics.Vector512.Create(xs.GetRange(i, 16).ToArray());
+            var fast = VectorMath.ExpNonPositive(v);
+            var general = VectorMath.Exp(v);
+            for (int l = 0; l < 16; l++)
+            {
+                double exact = Math.Exp(xs[i + l]);
+                Assert.True(Math.Abs(fast[l] - exact) <= 3e-7 * exact + 2e-38, $"exp({xs[i + l]}) = {fast[l]}, expected {exact}");
+                if (xs[i + l] >= -87.33654f) Assert.Equal(general[l], fast[l]);
+            }
+        }
+    }
+
+    [SkippableFact]
     public void RejectsMismatchedRelPosTables()
     {
         Skip.IfNot(GlobalAttention.IsSupported, "512-bit GEMM kernels not available on this machine.");
