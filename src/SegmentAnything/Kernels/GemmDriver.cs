@@ -136,16 +136,17 @@ internal sealed unsafe class GemmDriver
         }
     }
 
-    /// <summary>Widest column chunk of one work item: its C block (MC rows) stays in L2 across the KC blocks.</summary>
-    private const int MaxPanelsPerItem = 24;
+    /// <summary>Widest column chunk run through all of k at once: its C block (MC rows) stays in L2 across the KC blocks.</summary>
+    private const int MaxPanelsPerChunk = 24;
 
     // Prepacked-B work split, set by RunPrepacked.
-    private int _itemColChunks, _itemPanels, _kcBlock, _nPadTotal;
+    private int _itemColSplits, _itemPanels, _kcBlock, _nPadTotal;
 
     /// <summary>
-    /// B already packed (weights): each work item is an MC-row block x a chunk of column panels, run
-    /// through every KC block by one thread (it packs its own A rows per block), so the whole product
-    /// needs a single hand-off, and the item's C block stays in L2 while k advances.
+    /// B already packed (weights): each work item is an MC-row block (times a column range only when there
+    /// are too few row blocks to share), run by one thread through every KC block, so the whole product
+    /// needs a single hand-off. The item packs its A rows once for all of k and sweeps its columns in
+    /// chunks whose C block stays in L2 while k advances.
     /// </summary>
     private void RunPrepacked(int threads)
     {
@@ -153,48 +154,54 @@ internal sealed unsafe class GemmDriver
         int panels = (_n + _nr - 1) / _nr;
         _nPadTotal = panels * _nr;
         int rowBlocks = (_m + _mc - 1) / _mc;
-        int chunks = Math.Max((panels + MaxPanelsPerItem - 1) / MaxPanelsPerItem,
-            threads == 1 ? 1 : (16 * threads + rowBlocks - 1) / rowBlocks);
-        _itemPanels = (panels + Math.Min(chunks, panels) - 1) / Math.Min(chunks, panels);
-        _itemColChunks = (panels + _itemPanels - 1) / _itemPanels;
-        int items = rowBlocks * _itemColChunks;
+        int splits = threads == 1 || rowBlocks >= 8 * threads ? 1 : Math.Min(panels, (8 * threads + rowBlocks - 1) / rowBlocks);
+        _itemPanels = (panels + splits - 1) / splits;
+        _itemColSplits = (panels + _itemPanels - 1) / _itemPanels;
+        int items = rowBlocks * _itemColSplits;
         if (threads == 1) for (int t = 0; t < items; t++) PrepackedItem(t);
         else KernelParallel.For(items, threads, PrepackedItem);
     }
 
     private void PrepackedItem(int t)
     {
-        int rb = t / _itemColChunks, cc = t % _itemColChunks;
+        int rb = t / _itemColSplits, cs = t % _itemColSplits;
         int i0 = rb * _mc, rows = Math.Min(_mc, _m - i0), aPanels = (rows + _mr - 1) / _mr;
         int panels = (_n + _nr - 1) / _nr;
-        int jp0 = cc * _itemPanels, jp1 = Math.Min(panels, jp0 + _itemPanels);
-        float* aPack = AlignedBuffer.PackA.Get((long)aPanels * _mr * _kcBlock);
-        float* tmp = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
+        int first = cs * _itemPanels, last = Math.Min(panels, first + _itemPanels);
         int mr = _mr, nr = _nr;
-        for (int pc = 0; pc < _k; pc += _kcBlock)
+        // A rows packed once for all of k: KC block pc starts at aPanels·MR·pc.
+        float* aAll = AlignedBuffer.PackA.Get((long)aPanels * mr * _k);
+        float* tmp = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
+        for (int jp0 = first; jp0 < last; jp0 += MaxPanelsPerChunk)
         {
-            int kc = Math.Min(_kcBlock, _k - pc);
-            for (int ip = 0; ip < aPanels; ip++)
-                GemmPacking.PackAPanel(_a, i0 + ip * mr, Math.Min(mr, rows - ip * mr), pc, kc, mr, aPack + (nint)ip * kc * mr);
-            bool load = _accumulate || pc > 0;
-            float* bBlock = _prepackedB + (nint)pc * _nPadTotal;
-            for (int jp = jp0; jp < jp1; jp++)
+            int jp1 = Math.Min(last, jp0 + MaxPanelsPerChunk);
+            for (int pc = 0; pc < _k; pc += _kcBlock)
             {
-                int j = jp * nr, nrEff = Math.Min(nr, _n - j);
-                float* bp = bBlock + (nint)jp * kc * nr;
-                float* colBias = _colBias == null ? null : _colBias + j;
-                for (int ip = 0; ip < aPanels; ip++)
+                int kc = Math.Min(_kcBlock, _k - pc);
+                float* aPack = aAll + (nint)aPanels * mr * pc;
+                if (jp0 == first)
+                    for (int ip = 0; ip < aPanels; ip++)
+                        GemmPacking.PackAPanel(_a, i0 + ip * mr, Math.Min(mr, rows - ip * mr), pc, kc, mr, aPack + (nint)ip * kc * mr);
+                bool load = _accumulate || pc > 0;
+                float* bBlock = _prepackedB + (nint)pc * _nPadTotal;
+                for (int jp = jp0; jp < jp1; jp++)
                 {
-                    int i = i0 + ip * mr, mrEff = Math.Min(mr, _m - i);
-                    float* c = _c + (nint)i * _ldc + j;
-                    float* rowBias = _rowBias == null ? null : _rowBias + i;
-                    float* ap = aPack + (nint)ip * kc * mr;
-                    if (mrEff == mr && nrEff == nr) _kernel(kc, ap, bp, c, _ldc, _alpha, load, rowBias, colBias);
-                    else EdgeTile(kc, ap, bp, c, mrEff, nrEff, load, rowBias, colBias, tmp);
+                    int j = jp * nr, nrEff = Math.Min(nr, _n - j);
+                    float* bp = bBlock + (nint)jp * kc * nr;
+                    float* colBias = _colBias == null ? null : _colBias + j;
+                    for (int ip = 0; ip < aPanels; ip++)
+                    {
+                        int i = i0 + ip * mr, mrEff = Math.Min(mr, _m - i);
+                        float* c = _c + (nint)i * _ldc + j;
+                        float* rowBias = _rowBias == null ? null : _rowBias + i;
+                        float* ap = aPack + (nint)ip * kc * mr;
+                        if (mrEff == mr && nrEff == nr) _kernel(kc, ap, bp, c, _ldc, _alpha, load, rowBias, colBias);
+                        else EdgeTile(kc, ap, bp, c, mrEff, nrEff, load, rowBias, colBias, tmp);
+                    }
                 }
             }
+            if (_epilogue != GemmEpilogue.None) ApplyEpilogue(i0, i0 + rows, jp0 * nr, Math.Min(_n, jp1 * nr));
         }
-        if (_epilogue != GemmEpilogue.None) ApplyEpilogue(i0, i0 + rows, jp0 * nr, Math.Min(_n, jp1 * nr));
     }
 
     /// <summary>A ragged micro-tile: computed whole into a scratch tile, then the valid part stored.</summary>
