@@ -38,7 +38,8 @@ public sealed class SamModel
         StorageDTypes = dict.Tensors.Values.GroupBy(t => t.DType).ToDictionary(g => g.Key, g => g.Sum(t => t.ElementCount));
     }
 
-    public static SamModel Load(string path) => FromStateDict(CheckpointReader.Load(path));
+    /// <summary>Loads a checkpoint one weight at a time (each read from the file straight into its packed form).</summary>
+    public static SamModel Load(string path) => FromStateDict(CheckpointReader.Open(path));
 
     public static SamModel FromStateDict(StateDict dict)
     {

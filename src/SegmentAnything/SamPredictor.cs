@@ -171,7 +171,15 @@ public sealed class SamPredictor
     /// many prompts. The image-only part of the decoder is computed once per image and prompts are decoded
     /// in groups; each prompt's result is independent of how many are decoded together.
     /// </summary>
-    public PointBatchPrediction PredictPoints(ReadOnlySpan<double> pointsXY, bool multimask = true)
+    public PointBatchPrediction PredictPoints(ReadOnlySpan<double> pointsXY, bool multimask = true) => PredictPoints(pointsXY, multimask, null);
+
+    /// <summary>
+    /// <see cref="PredictPoints(ReadOnlySpan{double}, bool)"/> for the automatic mask generator's IoU filter: a
+    /// point none of whose masks has a predicted IoU above <paramref name="predIouThresh"/> skips the decoder's
+    /// upscaling, the larger part of its cost, and its logits are left at zero
+    /// (<see cref="PointBatchPrediction.HasLogits"/>). Every other point's outputs are exactly those without a threshold.
+    /// </summary>
+    public PointBatchPrediction PredictPoints(ReadOnlySpan<double> pointsXY, bool multimask, float? predIouThresh)
     {
         var emb = Embedding;
         if (pointsXY.Length % 2 != 0) throw new ArgumentException("Points must come in (x, y) pairs.");
@@ -194,8 +202,8 @@ public sealed class SamPredictor
         }
         float[] sparse = pe.EmbedPositivePoints(scaled);
         int first = multimask ? 1 : 0, masks = multimask ? sam.MaskDecoder.NumMaskTokens - 1 : 1;
-        var (low, iou) = sam.MaskDecoder.PredictMasksBatched(context, sparse, count, 2, g, g, first, masks);
-        return new PointBatchPrediction(low, iou, count, masks, 4 * g, 4 * g, InclusiveThreshold: false);
+        var (low, iou) = sam.MaskDecoder.PredictMasksBatched(context, sparse, count, 2, g, g, first, masks, predIouThresh);
+        return new PointBatchPrediction(low, iou, count, masks, 4 * g, 4 * g, InclusiveThreshold: false) { IouThreshold = predIouThresh };
     }
 
     /// <summary>The image's prompt-independent decoder work without a mask input, computed once per embedding.</summary>

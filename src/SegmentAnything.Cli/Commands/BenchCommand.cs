@@ -13,6 +13,8 @@ namespace SegmentAnything.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
+    private const int BatchPrompts = 64;
+
     public static Command Create()
     {
         var checkpoint = CommonOptions.Checkpoint();
@@ -27,7 +29,8 @@ public static class BenchCommand
         var kernels = new Option<bool>("--kernels") { Description = "Time the matrix products and attention calls at the models' shapes (ViT-B, EfficientSAM, TinyViT, decoder) instead: GFLOP/s per shape." };
         var threadCount = new Option<int?>("--threads") { Description = "Threads the kernels may use (default: all processors)." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, kernels, threadCount };
+        var save = new Option<string?>("--save") { Description = "With --arch: write the synthetic checkpoint to this file instead of benchmarking (.safetensors, else a torch.save-style .pth zip)." };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save, kernels, threadCount };
         cmd.SetAction(r =>
         {
             if (r.GetValue(threadCount) is int tc)
@@ -36,6 +39,14 @@ public static class BenchCommand
             string? synthetic = r.GetValue(arch);
             if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
             else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
+            if (r.GetValue(save) is string savePath)
+            {
+                if (synthetic is null) throw new CliException("--save needs --arch");
+                try { SyntheticCheckpoints.Save(synthetic, savePath); }
+                catch (ArgumentException e) { throw new CliException(e.Message); }
+                Console.WriteLine($"wrote {savePath}: synthetic {synthetic}, {new FileInfo(savePath).Length:N0} bytes");
+                return 0;
+            }
             int n = r.GetValue(runs), nd = r.GetValue(decodeRuns);
             if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
             var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);
@@ -46,6 +57,14 @@ public static class BenchCommand
             var enc = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
             var dec = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            // A batch of 64 single-point prompts on an 8x8 grid, as the automatic mask generator decodes them (low resolution, three masks each).
+            var grid = new double[2 * BatchPrompts];
+            for (int i = 0; i < BatchPrompts; i++)
+            {
+                grid[2 * i] = (i % 8 + 0.5) * img.Width / 8;
+                grid[2 * i + 1] = (i / 8 + 0.5) * img.Height / 8;
+            }
+            var batch = Time(Math.Clamp(nd / 4, 2, 5), () => predictor.PredictPoints(grid, multimask: true));
             double? peakGflops = r.GetValue(peak) ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
             var report = new
             {
@@ -56,15 +75,18 @@ public static class BenchCommand
                 isa = KernelInfo.Describe(),
                 encoder = Summary(enc),
                 decoder = Summary(dec),
+                decoder_batch_64 = Summary(batch),
             };
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(report));
             else
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
                 if (peakGflops is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
-                Console.WriteLine($"{"stage",-10} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
+                Console.WriteLine($"{"stage",-16} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
                 Row("encoder", report.encoder, peakGflops);
                 Row("decoder", report.decoder, peakGflops);
+                Row("decoder batch 64", report.decoder_batch_64, peakGflops);
+                Console.WriteLine($"{"",-16} {report.decoder_batch_64.min_ms / BatchPrompts,10:F2} ms per prompt (min), {report.decoder_batch_64.gflop / BatchPrompts,6:F3} GFLOP per prompt");
             }
             return 0;
         });
@@ -151,7 +173,7 @@ public static class BenchCommand
     private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s);
 
     private static void Row(string name, Stats s, double? peak) =>
-        Console.WriteLine($"{name,-10} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
+        Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
 
     private static Stats Summary((List<double> Times, long Flops, double CpuMs) run) => Summary(run.Times, run.Flops, run.CpuMs);
 

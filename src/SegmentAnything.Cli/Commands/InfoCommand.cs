@@ -13,7 +13,7 @@ public static class InfoCommand
         cmd.SetAction(r =>
         {
             string file = CommonOptions.ExistingFile(r.GetValue(path)!, "checkpoint");
-            var dict = CheckpointReader.Load(file);
+            var dict = CheckpointReader.Open(file);
             var model = SamModel.FromStateDict(dict);
             Console.WriteLine($"file:          {file}");
             Console.WriteLine($"family:        {model.Family}");

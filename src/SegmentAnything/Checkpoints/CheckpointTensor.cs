@@ -8,26 +8,77 @@ namespace SegmentAnything.Checkpoints;
 /// <summary>
 /// A tensor as stored in a checkpoint: its original dtype, shape and values. Floating values are
 /// widened to float32 (<see cref="Floats"/>); integer and bool values are kept exactly in
-/// <see cref="Integers"/> as well as widened into <see cref="Floats"/>.
+/// <see cref="Integers"/> as well as widened into <see cref="Floats"/>. A tensor read from a file may be
+/// lazy: its values are read from the file when first asked for, so a loader can turn one weight at a time
+/// into its final (packed) form without the whole checkpoint ever sitting in memory.
 /// </summary>
 public sealed class CheckpointTensor
 {
+    private float[]? _floats;
+    private long[]? _integers;
+    private readonly TensorSource? _source;
+
     public DType DType { get; }
     public int[] Shape { get; }
-    public float[] Floats { get; }
-    public long[]? Integers { get; }
+
+    /// <summary>The values as float32 (read from the file on first use when the tensor is lazy).</summary>
+    public float[] Floats => _floats ?? Materialize().Floats;
+
+    public long[]? Integers => DType.IsFloating() ? null : _integers ?? Materialize().Integers;
 
     public CheckpointTensor(DType dtype, int[] shape, float[] floats, long[]? integers = null)
     {
         DType = dtype;
         Shape = shape;
-        Floats = floats;
-        Integers = integers;
+        _floats = floats;
+        _integers = integers;
     }
 
-    public long ElementCount => Floats.Length;
+    internal CheckpointTensor(DType dtype, int[] shape, TensorSource source)
+    {
+        DType = dtype;
+        Shape = shape;
+        _source = source;
+    }
+
+    public long ElementCount => _floats?.LongLength ?? Tensor.CheckedLength(Shape);
+
+    /// <summary>Whether the values are still in the file (nothing decoded and kept in memory).</summary>
+    public bool IsLazy => _source is not null && _floats is null;
+
+    /// <summary>The raw stored form, for readers that want it without widening (e.g. int8 weights).</summary>
+    internal TensorSource? Source => _source;
 
     public Tensor ToTensor() => new(Floats, Shape);
+
+    /// <summary>
+    /// Writes the float32 values into <paramref name="destination"/> (at least <see cref="ElementCount"/> long)
+    /// without keeping a copy: a lazy tensor is decoded straight from its file.
+    /// </summary>
+    public void CopyFloatsTo(Span<float> destination)
+    {
+        int count = checked((int)ElementCount);
+        if (destination.Length < count) throw new ArgumentException("Destination is shorter than the tensor.");
+        if (_floats is not null) _floats.AsSpan().CopyTo(destination);
+        else if (_source is not null) _source.DecodeFloats(destination[..count]);
+    }
+
+    /// <summary>Forgets the values decoded from the file (a lazy tensor reads them again when next asked).</summary>
+    public void Release()
+    {
+        if (_source is null) return;
+        _floats = null;
+        _integers = null;
+    }
+
+    private (float[] Floats, long[]? Integers) Materialize()
+    {
+        if (_source is null) return (_floats!, _integers);
+        var (f, i) = _source.Decode();
+        _integers = i;
+        _floats = f;
+        return (f, i);
+    }
 
     public static CheckpointTensor FromFloats(float[] data, params int[] shape) => new(DType.Float32, shape, data);
 
@@ -71,25 +122,32 @@ public sealed class CheckpointTensor
         }
         var floats = new float[count];
         long[]? ints = dtype.IsFloating() ? null : new long[count];
-        if (!BitConverter.IsLittleEndian) DecodeScalar(packed, dtype, floats, ints);
-        else
-        {
-            switch (dtype)
-            {
-                case DType.Float32: MemoryMarshal.Cast<byte, float>(packed).CopyTo(floats); break;
-                case DType.Float16: WidenHalf(MemoryMarshal.Cast<byte, Half>(packed), floats); break;
-                case DType.BFloat16: WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(packed), floats); break;
-                case DType.Float64: Narrow(MemoryMarshal.Cast<byte, double>(packed), floats); break;
-                case DType.Int64: MemoryMarshal.Cast<byte, long>(packed).CopyTo(ints); break;
-                case DType.Int32: { var v = MemoryMarshal.Cast<byte, int>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
-                case DType.Int16: { var v = MemoryMarshal.Cast<byte, short>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
-                case DType.Int8: { var v = MemoryMarshal.Cast<byte, sbyte>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
-                case DType.UInt8: for (int i = 0; i < packed.Length; i++) ints![i] = packed[i]; break;
-                case DType.Bool: for (int i = 0; i < packed.Length; i++) ints![i] = packed[i] != 0 ? 1 : 0; break;
-            }
-            if (ints is not null) for (int i = 0; i < count; i++) floats[i] = ints[i];
-        }
+        DecodeContiguous(packed, dtype, floats, ints);
         return new CheckpointTensor(dtype, shape, floats, ints);
+    }
+
+    /// <summary>
+    /// Converts <paramref name="packed"/> (row-major little-endian <paramref name="dtype"/> elements) into
+    /// <paramref name="floats"/>, and into <paramref name="ints"/> for integer dtypes (null for floating ones).
+    /// </summary>
+    internal static void DecodeContiguous(ReadOnlySpan<byte> packed, DType dtype, Span<float> floats, long[]? ints)
+    {
+        int count = floats.Length;
+        if (!BitConverter.IsLittleEndian) { DecodeScalar(packed, dtype, floats, ints); return; }
+        switch (dtype)
+        {
+            case DType.Float32: MemoryMarshal.Cast<byte, float>(packed).CopyTo(floats); break;
+            case DType.Float16: WidenHalf(MemoryMarshal.Cast<byte, Half>(packed), floats); break;
+            case DType.BFloat16: WidenBFloat16(MemoryMarshal.Cast<byte, ushort>(packed), floats); break;
+            case DType.Float64: Narrow(MemoryMarshal.Cast<byte, double>(packed), floats); break;
+            case DType.Int64: MemoryMarshal.Cast<byte, long>(packed).CopyTo(ints); break;
+            case DType.Int32: { var v = MemoryMarshal.Cast<byte, int>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
+            case DType.Int16: { var v = MemoryMarshal.Cast<byte, short>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
+            case DType.Int8: { var v = MemoryMarshal.Cast<byte, sbyte>(packed); for (int i = 0; i < v.Length; i++) ints![i] = v[i]; break; }
+            case DType.UInt8: for (int i = 0; i < packed.Length; i++) ints![i] = packed[i]; break;
+            case DType.Bool: for (int i = 0; i < packed.Length; i++) ints![i] = packed[i] != 0 ? 1 : 0; break;
+        }
+        if (ints is not null) for (int i = 0; i < count; i++) floats[i] = ints[i];
     }
 
     private static void Gather(ReadOnlySpan<byte> src, int size, int[] shape, long[] strides, long offset, Span<byte> dst)
@@ -154,7 +212,7 @@ public sealed class CheckpointTensor
     }
 
     /// <summary>Byte-order independent fallback for big-endian hosts.</summary>
-    private static void DecodeScalar(ReadOnlySpan<byte> packed, DType dtype, float[] floats, long[]? ints)
+    private static void DecodeScalar(ReadOnlySpan<byte> packed, DType dtype, Span<float> floats, long[]? ints)
     {
         int size = dtype.Size();
         for (int i = 0; i < floats.Length; i++)

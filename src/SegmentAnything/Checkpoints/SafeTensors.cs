@@ -19,15 +19,41 @@ public static class SafeTensors
 {
     private const long MaxHeaderBytes = 100 * 1024 * 1024;
 
+    /// <summary>Reads every tensor into memory, one positional read per tensor (no whole-file buffer, any file size).</summary>
     public static SafeTensorsFile Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        var file = Open(path);
+        foreach (var t in file.Tensors.Values) _ = t.Floats;
+        return file;
+    }
+
+    /// <summary>
+    /// Reads the header only; each tensor's values stay in the file until first used (positional reads of
+    /// exactly its bytes), so opening a multi-gigabyte checkpoint costs its header, not its size. The file
+    /// must stay in place while its tensors are used.
+    /// </summary>
+    public static SafeTensorsFile Open(string path)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            long fileLength = fs.Length;
+            if (fileLength < 8) throw new CheckpointException($"{path}: file of {fileLength} bytes is too short for a safetensors header.");
+            Span<byte> len = stackalloc byte[8];
+            fs.ReadExactly(len);
+            ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(len);
+            if (headerLen > MaxHeaderBytes || headerLen > (ulong)(fileLength - 8))
+                throw new CheckpointException($"{path}: header claims {headerLen} bytes but the file has {fileLength - 8} after the length field.");
+            var header = new byte[(int)headerLen];
+            fs.ReadExactly(header);
+            long dataStart = 8 + (long)headerLen;
+            return Parse(header, fileLength - dataStart, path,
+                (dtype, shape, begin, _) => new CheckpointTensor(dtype, shape, new FileRangeSource(path, dataStart + begin, dtype, shape)));
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new CheckpointException($"Cannot read safetensors file '{path}': {e.Message}", e);
         }
-        return Read(bytes, path);
     }
 
     public static SafeTensorsFile Read(byte[] bytes, string where = "safetensors")
@@ -37,10 +63,22 @@ public static class SafeTensors
         if (headerLen > MaxHeaderBytes || headerLen > (ulong)(bytes.Length - 8))
             throw new CheckpointException($"{where}: header claims {headerLen} bytes but the file has {bytes.Length - 8} after the length field.");
         int dataStart = 8 + (int)headerLen;
-        long dataLen = bytes.Length - dataStart;
+        return Parse(bytes.AsMemory(8, (int)headerLen), bytes.Length - dataStart, where, (dtype, shape, begin, end) =>
+        {
+            var strides = new long[shape.Length];
+            long s = 1;
+            for (int d = shape.Length - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
+            return CheckpointTensor.Decode(bytes.AsSpan(dataStart + (int)begin, (int)(end - begin)), dtype, shape, strides, 0);
+        });
+    }
+
+    private delegate CheckpointTensor TensorFactory(DType dtype, int[] shape, long begin, long end);
+
+    private static SafeTensorsFile Parse(ReadOnlyMemory<byte> header, long dataLen, string where, TensorFactory make)
+    {
         var file = new SafeTensorsFile();
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes.AsMemory(8, (int)headerLen), new JsonDocumentOptions { MaxDepth = 8 }); }
+        try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 }); }
         catch (JsonException e) { throw new CheckpointException($"{where}: header is not valid JSON: {e.Message}", e); }
         using (doc)
         {
@@ -57,13 +95,13 @@ public static class SafeTensors
                     }
                     continue;
                 }
-                file.Tensors[prop.Name] = ReadEntry(prop, bytes, dataStart, dataLen, where);
+                file.Tensors[prop.Name] = ReadEntry(prop, dataLen, where, make);
             }
         }
         return file;
     }
 
-    private static CheckpointTensor ReadEntry(JsonProperty prop, byte[] bytes, int dataStart, long dataLen, string where)
+    private static CheckpointTensor ReadEntry(JsonProperty prop, long dataLen, string where, TensorFactory make)
     {
         string at = $"{where}: tensor '{prop.Name}'";
         var v = prop.Value;
@@ -89,10 +127,7 @@ public static class SafeTensors
             throw new CheckpointException($"{at}: data_offsets [{off[0]}, {off[1]}] lie outside the {dataLen} data bytes.");
         if (end - begin != count * dtype.Size())
             throw new CheckpointException($"{at}: {end - begin} data bytes do not match shape [{string.Join(", ", shape)}] of {dtype}.");
-        var strides = new long[shape.Length];
-        long s = 1;
-        for (int d = shape.Length - 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
-        return CheckpointTensor.Decode(bytes.AsSpan(dataStart + (int)begin, (int)(end - begin)), dtype, shape, strides, 0);
+        return make(dtype, shape, begin, end);
     }
 
     /// <summary>Writes tensors (float32 as F32, integers in their own dtype) and metadata, atomically.</summary>
@@ -106,27 +141,47 @@ public static class SafeTensors
     internal static void WriteRaw(string path, IEnumerable<(string Name, DType DType, int[] Shape, byte[] Data)> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         var list = tensors.ToList();
+        WriteStreamed(path, list.Select(t => (t.Name, t.DType, t.Shape)).ToList(), (i, s) => s.Write(list[i].Data), metadata);
+    }
+
+    /// <summary>
+    /// Writes tensors whose payloads are produced one at a time by <paramref name="writeData"/> (called in
+    /// order with the tensor's index; it must write exactly shape x dtype-size bytes), so a file of any size is
+    /// written with the memory of one tensor. Atomic like <see cref="WriteRaw"/>.
+    /// </summary>
+    internal static void WriteStreamed(string path, IReadOnlyList<(string Name, DType DType, int[] Shape)> entries, Action<int, Stream> writeData, IReadOnlyDictionary<string, string>? metadata)
+    {
         var header = new Dictionary<string, object>(StringComparer.Ordinal);
         if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
         long offset = 0;
-        foreach (var (name, dtype, shape, data) in list)
+        var ends = new long[entries.Count];
+        for (int i = 0; i < entries.Count; i++)
         {
-            header[name] = new Dictionary<string, object> { ["dtype"] = dtype.SafetensorsName(), ["shape"] = shape, ["data_offsets"] = new[] { offset, offset + data.Length } };
-            offset += data.Length;
+            var (name, dtype, shape) = entries[i];
+            long bytes = SegmentAnything.Tensors.Tensor.CheckedLength(shape) * (long)dtype.Size();
+            header[name] = new Dictionary<string, object> { ["dtype"] = dtype.SafetensorsName(), ["shape"] = shape, ["data_offsets"] = new[] { offset, offset + bytes } };
+            offset += bytes;
+            ends[i] = offset;
         }
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
         int pad = (8 - json.Length % 8) % 8;
         string tmp = path + ".tmp-" + Environment.ProcessId;
         try
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
                 Span<byte> len = stackalloc byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
                 fs.Write(len);
                 fs.Write(json);
                 for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
-                foreach (var t in list) fs.Write(t.Data);
+                long dataStart = fs.Position;
+                for (int i = 0; i < entries.Count; i++)
+                {
+                    writeData(i, fs);
+                    if (fs.Position - dataStart != ends[i])
+                        throw new InvalidOperationException($"Tensor '{entries[i].Name}' wrote {fs.Position - dataStart - (i == 0 ? 0 : ends[i - 1])} bytes, not the {ends[i] - (i == 0 ? 0 : ends[i - 1])} its shape needs.");
+                }
             }
             File.Move(tmp, path, overwrite: true);
         }

@@ -18,9 +18,56 @@ public static class SyntheticCheckpoints
 
     public static StateDict Create(string architecture, int seed = 0)
     {
+        var b = Describe(architecture);
+        var rng = new Random(seed);
+        var tensors = new Dictionary<string, CheckpointTensor>(StringComparer.Ordinal);
+        foreach (var e in b.Entries)
+        {
+            var data = new float[SegmentAnything.Tensors.Tensor.CheckedLength(e.Shape)];
+            Fill(e.Kind, rng, data);
+            tensors[e.Name] = CheckpointTensor.FromFloats(data, e.Shape);
+        }
+        return new StateDict(tensors, $"synthetic:{architecture}");
+    }
+
+    /// <summary>
+    /// Writes the same float32 weights as <see cref="Create"/> to <paramref name="path"/>: safetensors when it ends
+    /// in <c>.safetensors</c>, else a <c>torch.save</c>-style zip (<c>.pth</c>). One tensor is generated at a time,
+    /// so even ViT-H (2.5 GB) is written with the memory of its largest tensor.
+    /// </summary>
+    public static void Save(string architecture, string path, int seed = 0)
+    {
+        var b = Describe(architecture);
+        var rng = new Random(seed);
+        var entries = b.Entries.Select(e => (e.Name, DType.Float32, e.Shape)).ToList();
+        float[] buffer = new float[b.Entries.Max(e => SegmentAnything.Tensors.Tensor.CheckedLength(e.Shape))];
+        void WriteData(int i, Stream s)
+        {
+            var span = buffer.AsSpan(0, SegmentAnything.Tensors.Tensor.CheckedLength(b.Entries[i].Shape));
+            Fill(b.Entries[i].Kind, rng, span);
+            s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(span));
+        }
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            SafeTensors.WriteStreamed(path, entries, WriteData, new Dictionary<string, string> { ["format"] = "pt" });
+        else
+            TorchZipWriter.Write(path, entries, WriteData);
+    }
+
+    private static void Fill(EntryKind kind, Random rng, Span<float> data)
+    {
+        switch (kind)
+        {
+            case EntryKind.Random: for (int i = 0; i < data.Length; i++) data[i] = (float)((rng.NextDouble() * 2 - 1) * 0.05); break;
+            case EntryKind.Ones: data.Fill(1f); break;
+            default: data.Clear(); break;
+        }
+    }
+
+    private static Builder Describe(string architecture)
+    {
         if (!Architectures.TryGetValue(architecture, out var spec))
             throw new ArgumentException($"No synthetic architecture '{architecture}'; choose one of {string.Join(", ", Architectures.Keys)}.");
-        var b = new Builder(seed);
+        var b = new Builder();
         const int img = 1024, patch = 16, grid = img / patch, window = 14, prompt = 256;
         int e = spec.EmbedDim, hd = e / spec.Heads;
         b.Weight("image_encoder.pos_embed", 1, grid, grid, e);
@@ -87,7 +134,7 @@ public static class SyntheticCheckpoints
         b.Linear("mask_decoder.iou_prediction_head.layers.0", prompt, 256);
         b.Linear("mask_decoder.iou_prediction_head.layers.1", 256, 256);
         b.Linear("mask_decoder.iou_prediction_head.layers.2", 256, 4);
-        return new StateDict(b.Tensors, $"synthetic:{architecture}");
+        return b;
     }
 
     private static void Attention(Builder b, string p, int dim, int inner)
@@ -98,17 +145,16 @@ public static class SyntheticCheckpoints
         b.Linear(p + ".out_proj", inner, dim);
     }
 
-    private sealed class Builder(int seed)
-    {
-        private readonly Random _rng = new(seed);
-        public Dictionary<string, CheckpointTensor> Tensors { get; } = new(StringComparer.Ordinal);
+    private enum EntryKind { Random, Ones, Zeros }
 
-        public void Weight(string name, params int[] shape)
-        {
-            var data = new float[SegmentAnything.Tensors.Tensor.CheckedLength(shape)];
-            for (int i = 0; i < data.Length; i++) data[i] = (float)((_rng.NextDouble() * 2 - 1) * 0.05);
-            Tensors[name] = CheckpointTensor.FromFloats(data, shape);
-        }
+    private sealed record Entry(string Name, int[] Shape, EntryKind Kind);
+
+    /// <summary>Names, shapes and fill of every tensor in state-dict order; values are drawn in this order from one seeded generator.</summary>
+    private sealed class Builder
+    {
+        public List<Entry> Entries { get; } = [];
+
+        public void Weight(string name, params int[] shape) => Entries.Add(new(name, shape, EntryKind.Random));
 
         public void Bias(string name, int n) => Weight(name, n);
 
@@ -120,8 +166,8 @@ public static class SyntheticCheckpoints
 
         public void Norm(string name, int n)
         {
-            Tensors[name + ".weight"] = CheckpointTensor.FromFloats(Enumerable.Repeat(1f, n).ToArray(), n);
-            Tensors[name + ".bias"] = CheckpointTensor.FromFloats(new float[n], n);
+            Entries.Add(new(name + ".weight", [n], EntryKind.Ones));
+            Entries.Add(new(name + ".bias", [n], EntryKind.Zeros));
         }
     }
 }

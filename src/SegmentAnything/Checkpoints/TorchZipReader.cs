@@ -17,7 +17,19 @@ public static class TorchZipReader
     /// <summary>Deflate cannot expand data by more than about 1032:1; a larger claim is a lie or a bomb.</summary>
     private const long MaxDeflateRatio = 1032;
 
+    /// <summary>The whole state dict, read into memory.</summary>
     public static StateDict Load(string path)
+    {
+        var dict = Open(path);
+        foreach (var t in dict.Tensors.Values) _ = t.Floats;
+        return dict;
+    }
+
+    /// <summary>
+    /// The state dict with stored records of contiguous tensors left in the file until first used (positional
+    /// reads); the file must stay in place meanwhile. Everything else is read at once.
+    /// </summary>
+    public static StateDict Open(string path)
     {
         if (!File.Exists(path)) throw new CheckpointException($"Checkpoint '{path}' does not exist.");
         Span<byte> head = stackalloc byte[512];
@@ -41,7 +53,7 @@ public static class TorchZipReader
             }
             using (zip)
             {
-                try { return Load(zip, fs.Length, path); }
+                try { return Load(zip, fs.Length, path, ZipDataOffsets.Read(path)); }
                 catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
                 {
                     throw new CheckpointException($"{path}: corrupt zip archive: {e.Message}", e);
@@ -50,7 +62,7 @@ public static class TorchZipReader
         }
     }
 
-    private static StateDict Load(ZipArchive zip, long archiveBytes, string path)
+    private static StateDict Load(ZipArchive zip, long archiveBytes, string path, Dictionary<string, (long Offset, long Length)> inPlace)
     {
         var pickleEntry = FindDataPickle(zip, path);
         string prefix = pickleEntry.FullName[..^"data.pkl".Length];
@@ -72,12 +84,13 @@ public static class TorchZipReader
                 ?? throw new CheckpointException($"{path}: record '{recordName}' for tensor '{Printable(group.First().Key)}' is missing from the archive.");
             string where = $"{path}, entry '{recordName}'";
             var members = group.ToList();
+            long needBytes = checked(storage.Numel * storage.DType.Size());
+            if (TryLazy(entry, members, storage, needBytes, archiveBytes, path, where, inPlace, tensors)) continue;
             if (members.Count == 1 && TryReadWholeFloat32(entry, members[0].Value, archiveBytes, where) is { } direct)
             {
                 tensors[members[0].Key] = direct;
                 continue;
             }
-            long needBytes = checked(storage.Numel * storage.DType.Size());
             byte[] record = ReadEntry(entry, archiveBytes, Math.Min(needBytes, Array.MaxLength), where, $"the {needBytes} bytes its {storage.Numel} {storage.DType} elements need");
             if (record.Length < needBytes)
                 throw new CheckpointException($"{where}: storage record is {record.Length} bytes but its {storage.Numel} {storage.DType} elements need {needBytes}.");
@@ -90,6 +103,34 @@ public static class TorchZipReader
             }
         }
         return new StateDict(OrderAsPickled(named, tensors), path);
+    }
+
+    /// <summary>
+    /// The common case of stored (uncompressed) records of contiguous tensors: the tensors stay in the file and
+    /// are read in place, with positional reads, when first used, so loading holds one tensor at a time.
+    /// Anything unusual (compressed entries, strided views, a directory that disagrees with ZipArchive) takes
+    /// the reading paths below.
+    /// </summary>
+    private static bool TryLazy(ZipArchiveEntry entry, List<KeyValuePair<string, TorchTensorRef>> members, TorchStorageRef storage, long needBytes,
+        long archiveBytes, string path, string where, Dictionary<string, (long Offset, long Length)> inPlace, Dictionary<string, CheckpointTensor> tensors)
+    {
+        if (!BitConverter.IsLittleEndian || !inPlace.TryGetValue(entry.FullName, out var at)) return false;
+        if (entry.CompressedLength != entry.Length || at.Length != entry.Length || entry.Length > archiveBytes) return false;
+        if (entry.Length < needBytes)
+            throw new CheckpointException($"{where}: storage record is {entry.Length} bytes but its {storage.Numel} {storage.DType} elements need {needBytes}.");
+        int size = storage.DType.Size();
+        foreach (var (name, t) in members)
+        {
+            string? problem = TensorLimits.CheckView(t.Shape, t.Strides, t.Offset, entry.Length / size);
+            if (problem is not null) throw new CheckpointException($"{where}: tensor '{Printable(name)}' {problem}.");
+            if (!IsContiguous(t.Shape, t.Strides)) return false;
+        }
+        foreach (var (name, t) in members)
+        {
+            int[] shape = ToInt(t.Shape);
+            tensors[name] = new CheckpointTensor(storage.DType, shape, new FileRangeSource(path, at.Offset + t.Offset * size, storage.DType, shape));
+        }
+        return true;
     }
 
     private static Dictionary<string, CheckpointTensor> OrderAsPickled(List<KeyValuePair<string, TorchTensorRef>> named, Dictionary<string, CheckpointTensor> decoded)

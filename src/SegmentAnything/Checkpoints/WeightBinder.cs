@@ -1,3 +1,5 @@
+using SegmentAnything.Kernels;
+
 namespace SegmentAnything.Checkpoints;
 
 /// <summary>
@@ -33,7 +35,33 @@ public sealed class WeightBinder
             _misShaped.Add($"{name}: expected [{string.Join(", ", shape)}], found [{string.Join(", ", t.Shape)}]");
             return new float[count];
         }
-        return t.Floats;
+        float[] values = t.Floats;
+        // The caller owns the values now; a lazy tensor forgets them, so the state dict never pins a second copy.
+        t.Release();
+        return values;
+    }
+
+    /// <summary>
+    /// nn.Linear <paramref name="name"/> (<c>.weight</c> [out, in], optional <c>.bias</c> [out]) built straight from
+    /// the checkpoint: the weight is read into a reused scratch buffer and packed, or, for int8 weights run
+    /// dynamically, packed from its int8 bytes, so no float copy of it outlives the call.
+    /// </summary>
+    public Linear TakeLinear(string name, int inFeatures, int outFeatures, bool bias = true)
+    {
+        float[]? b = bias ? Take(name + ".bias", outFeatures) : null;
+        string wName = name + ".weight";
+        if (!_dict.Tensors.TryGetValue(wName, out var t) || !t.Shape.SequenceEqual([outFeatures, inFeatures]) || !t.IsLazy)
+            return new Linear(Take(wName, outFeatures, inFeatures), b, inFeatures, outFeatures);
+        _used.Add(wName);
+        if (t.Source is Compression.Int8TensorSource q && q.RunsDynamic(wName)) return q.ToLinear(b, inFeatures, outFeatures);
+        int count = inFeatures * outFeatures;
+        float[] scratch = System.Buffers.ArrayPool<float>.Shared.Rent(count);
+        try
+        {
+            t.CopyFloatsTo(scratch);
+            return new Linear(scratch.AsSpan(0, count), b, inFeatures, outFeatures);
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(scratch); }
     }
 
     /// <summary>Takes an optional tensor (e.g. a buffer the official code recomputes); null when absent.</summary>

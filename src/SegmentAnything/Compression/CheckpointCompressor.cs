@@ -21,7 +21,7 @@ public static class CheckpointCompressor
 {
     public static CompressionReport Compress(string input, string output, CompressionScheme scheme, CompressionPolicy? policy = null)
     {
-        var dict = CheckpointReader.Load(input);
+        var dict = CheckpointReader.Open(input);
         if (CompressedCheckpoint.SchemeOf(input) is { } existing)
             throw new CheckpointException($"{input}: already compressed ({existing}); compress the original float checkpoint instead.");
         // Binding the model first proves the checkpoint is complete and names its architecture for the metadata.
@@ -31,7 +31,10 @@ public static class CheckpointCompressor
 
     public static CompressionReport Compress(StateDict dict, string architecture, long sourceBytes, string output, CompressionScheme scheme, CompressionPolicy policy)
     {
-        var writer = new SafeTensorsStreamWriter();
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Writing safetensors needs a little-endian host.");
+        // Plan every output tensor first (the header needs only names, dtypes and shapes), then convert and
+        // write them one at a time: a lazy state dict is read a tensor at a time and nothing accumulates.
+        var plan = new List<(string Name, DType DType, int[] Shape, Action<Stream> Write)>();
         int converted = 0, kept = 0;
         long convertedElements = 0, keptElements = 0;
         foreach (var (name, t) in dict.Tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -42,13 +45,32 @@ public static class CheckpointCompressor
             {
                 converted++;
                 convertedElements += t.ElementCount;
-                if (scheme == CompressionScheme.Int8) AddInt8(writer, name, t);
-                else writer.Add(name, scheme.HalfDType(), t.Shape, ToHalfBytes(t.Floats, scheme));
+                if (scheme == CompressionScheme.Int8)
+                {
+                    int n = t.Shape[0];
+                    float[]? scales = null;
+                    plan.Add((name, DType.Int8, t.Shape, s =>
+                    {
+                        var (values, sc) = Int8Quantize.Weights(WithFloats(t), n, (int)(t.ElementCount / n));
+                        scales = sc;
+                        s.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+                    }));
+                    plan.Add((name + CompressionSchemes.ScaleSuffix, DType.Float32, [n], s => s.Write(MemoryMarshal.AsBytes(scales!.AsSpan()))));
+                }
+                else plan.Add((name, scheme.HalfDType(), t.Shape, s => s.Write(ToHalfBytes(WithFloats(t), scheme))));
                 continue;
             }
-            if (policy.StoresKeptAsHalf(t, scheme)) { kept++; keptElements += t.ElementCount; writer.Add(name, DType.Float16, t.Shape, ToHalfBytes(t.Floats, CompressionScheme.Float16)); }
-            else if (t.DType.IsFloating()) { kept++; keptElements += t.ElementCount; writer.AddFloat32(name, t.Shape, t.Floats); }
-            else writer.Add(name, DType.Int64, t.Shape, MemoryMarshal.AsBytes((t.Integers ?? Array.ConvertAll(t.Floats, f => (long)f)).AsSpan()).ToArray());
+            if (policy.StoresKeptAsHalf(t, scheme))
+            {
+                kept++; keptElements += t.ElementCount;
+                plan.Add((name, DType.Float16, t.Shape, s => s.Write(ToHalfBytes(WithFloats(t), CompressionScheme.Float16))));
+            }
+            else if (t.DType.IsFloating())
+            {
+                kept++; keptElements += t.ElementCount;
+                plan.Add((name, DType.Float32, t.Shape, s => s.Write(MemoryMarshal.AsBytes(WithFloats(t).AsSpan()))));
+            }
+            else plan.Add((name, DType.Int64, t.Shape, s => s.Write(MemoryMarshal.AsBytes((t.Integers ?? Array.ConvertAll(t.Floats, f => (long)f)).AsSpan()))));
         }
         var metadata = new Dictionary<string, string>
         {
@@ -59,17 +81,16 @@ public static class CheckpointCompressor
             [CompressionSchemes.KeptDTypeKey] = scheme == CompressionScheme.Int8 && policy.KeptAsHalf ? "fp16" : "fp32",
             [CompressionSchemes.SourceBytesKey] = sourceBytes.ToString(CultureInfo.InvariantCulture),
         };
-        writer.Write(output, metadata);
+        SafeTensors.WriteStreamed(output, plan.Select(p => (p.Name, p.DType, p.Shape)).ToList(), (i, s) => plan[i].Write(s), metadata);
         return new CompressionReport(architecture, scheme, sourceBytes, new FileInfo(output).Length, converted, kept, convertedElements, keptElements);
     }
 
-    private static void AddInt8(SafeTensorsStreamWriter writer, string name, CheckpointTensor t)
+    /// <summary>The tensor's values for one conversion; a lazy tensor does not keep them afterwards.</summary>
+    private static float[] WithFloats(CheckpointTensor t)
     {
-        int n = t.Shape[0];
-        int k = (int)(t.ElementCount / n);
-        var (values, scales) = Int8Quantize.Weights(t.Floats, n, k);
-        writer.Add(name, DType.Int8, t.Shape, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
-        writer.AddFloat32(name + CompressionSchemes.ScaleSuffix, [n], scales);
+        float[] f = t.Floats;
+        t.Release();
+        return f;
     }
 
     private static byte[] ToHalfBytes(float[] values, CompressionScheme scheme)

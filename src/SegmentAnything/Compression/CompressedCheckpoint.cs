@@ -36,25 +36,9 @@ public static class CompressedCheckpoint
     {
         if (!file.Tensors.TryGetValue(name + CompressionSchemes.ScaleSuffix, out var s))
             throw new CheckpointException($"{source}: int8 tensor '{name}' has no scale tensor '{name}{CompressionSchemes.ScaleSuffix}'.");
-        if (q.Shape.Length < 1 || q.Shape[0] == 0 || s.DType != DType.Float32 || s.Shape.Length != 1 || s.Shape[0] != q.Shape[0])
-            throw new CheckpointException($"{source}: scale of int8 tensor '{name}' must be float32 [{(q.Shape.Length > 0 ? q.Shape[0] : 0)}], found {s.DType} [{string.Join(", ", s.Shape)}].");
-        long[] ints = q.Integers!;
-        var values = new sbyte[ints.Length];
-        var floats = new float[ints.Length];
-        int k = (int)(ints.Length / q.Shape[0]);
-        float[] scales = s.Floats;
-        foreach (float sc in scales)
-            if (!float.IsFinite(sc) || sc < 0) throw new CheckpointException($"{source}: int8 tensor '{name}' has an invalid scale {sc}.");
-        for (int i = 0; i < ints.Length; i++)
-        {
-            if (ints[i] == sbyte.MinValue) throw new CheckpointException($"{source}: int8 tensor '{name}' holds -128; symmetric int8 weights lie in [-127, 127].");
-            values[i] = (sbyte)ints[i];
-            floats[i] = values[i] * scales[i / k];
-        }
-        // Dynamic int8 pays off where the time goes, the image encoder. The decoder runs once per prompt on a few
-        // tokens, where per-token activation rounding moves masks most and saves nothing measurable: weight-only.
-        if (q.Shape.Length == 2 && name.StartsWith("image_encoder.", StringComparison.Ordinal)) Int8Linear.Attach(floats, values, scales);
-        return new CheckpointTensor(DType.Float32, q.Shape, floats);
+        // File-backed int8 stays in the file until bound; an in-memory one (read from bytes) is wrapped the same way.
+        TensorSource values = q.Source ?? new MemorySource(DType.Int8, q.Shape, Array.ConvertAll(q.Integers!, v => (byte)(sbyte)v));
+        return new CheckpointTensor(DType.Float32, q.Shape, new Int8TensorSource(name, values, s, source));
     }
 
     /// <summary>The scheme recorded in a safetensors file's metadata, or null (not safetensors, or not compressed).</summary>

@@ -27,6 +27,29 @@ public sealed class Linear
         _bias = bias;
     }
 
+    /// <summary>A layer packed from a weight span (e.g. a reused load buffer); the span is not kept.</summary>
+    public Linear(ReadOnlySpan<float> weight, float[]? bias, int inFeatures, int outFeatures)
+    {
+        if (inFeatures < 0 || outFeatures < 0) throw new ArgumentException("Negative Linear size.");
+        if (weight.Length < (long)inFeatures * outFeatures) throw new ArgumentException("Linear weight has the wrong size.");
+        if (bias is not null && bias.Length != outFeatures) throw new ArgumentException("Linear bias has the wrong size.");
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        _weight = Gemm.PackB(weight[..(inFeatures * outFeatures)], inFeatures, outFeatures, inFeatures, bTransposed: true);
+        _bias = bias;
+    }
+
+    /// <summary>A layer run by the dynamic int8 kernels.</summary>
+    public Linear(Int8Linear int8, float[]? bias)
+    {
+        ArgumentNullException.ThrowIfNull(int8);
+        if (bias is not null && bias.Length != int8.Weight.N) throw new ArgumentException("Linear bias has the wrong size.");
+        InFeatures = int8.Weight.K;
+        OutFeatures = int8.Weight.N;
+        _int8 = int8;
+        _bias = bias;
+    }
+
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int rows)
     {
         if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows));

@@ -7,7 +7,7 @@ namespace SegmentAnything.Modeling;
 internal static class Layers
 {
     public static Linear Linear(WeightBinder w, string name, int inFeatures, int outFeatures, bool bias = true) =>
-        new(w.Take(name + ".weight", outFeatures, inFeatures), bias ? w.Take(name + ".bias", outFeatures) : null, inFeatures, outFeatures);
+        w.TakeLinear(name, inFeatures, outFeatures, bias);
 
     /// <summary>Output width of nn.Linear <paramref name="name"/> as stored, or -1 when absent.</summary>
     public static int OutFeatures(StateDict d, string name) => d.Get(name + ".weight")?.Shape[0] ?? -1;

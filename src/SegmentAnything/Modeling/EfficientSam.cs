@@ -42,7 +42,7 @@ public sealed class EfficientSam
             PromptEncoder.EmbedDim, PromptEncoder.ImageEmbeddingSize * PromptEncoder.ImageEmbeddingSize));
     }
 
-    public static EfficientSam Load(string checkpointPath) => Load(CheckpointReader.Load(checkpointPath));
+    public static EfficientSam Load(string checkpointPath) => Load(CheckpointReader.Open(checkpointPath));
 
     /// <summary>Builds the model that fits <paramref name="dict"/> and binds every tensor, rejecting leftovers.</summary>
     public static EfficientSam Load(StateDict dict) => Load(new WeightBinder(dict), complete: true);

@@ -16,6 +16,7 @@ public sealed partial class MaskDecoder
     private readonly float[] _iouToken, _maskTokens;
     private readonly ConvTranspose2x2 _up1, _up2;
     private readonly LayerNormParams _upNorm;
+    private readonly MaskDecoderUpscaler _upscaler;
     private readonly Mlp[] _hyper;
     private readonly Mlp _iouHead;
 
@@ -31,9 +32,12 @@ public sealed partial class MaskDecoder
         _transformer = TwoWayTransformer.Load(w, p + "transformer.", dim);
         _iouToken = w.Take(p + "iou_token.weight", 1, dim);
         _maskTokens = w.Take(p + "mask_tokens.weight", NumMaskTokens, dim);
-        _up1 = new ConvTranspose2x2(w.Take(p + "output_upscaling.0.weight", dim, dim / 4, 2, 2), w.Take(p + "output_upscaling.0.bias", dim / 4), dim, dim / 4);
+        float[] w1 = w.Take(p + "output_upscaling.0.weight", dim, dim / 4, 2, 2), b1 = w.Take(p + "output_upscaling.0.bias", dim / 4);
+        float[] w2 = w.Take(p + "output_upscaling.3.weight", dim / 4, dim / 8, 2, 2), b2 = w.Take(p + "output_upscaling.3.bias", dim / 8);
+        _up1 = new ConvTranspose2x2(w1, b1, dim, dim / 4);
         _upNorm = LayerNormParams.Load(w, p + "output_upscaling.1", dim / 4, 1e-6f);
-        _up2 = new ConvTranspose2x2(w.Take(p + "output_upscaling.3.weight", dim / 4, dim / 8, 2, 2), w.Take(p + "output_upscaling.3.bias", dim / 8), dim / 4, dim / 8);
+        _up2 = new ConvTranspose2x2(w2, b2, dim / 4, dim / 8);
+        _upscaler = new MaskDecoderUpscaler(w1, b1, w2, b2, _upNorm, dim, dim / 4, dim / 8);
         _hyper = new Mlp[NumMaskTokens];
         for (int i = 0; i < NumMaskTokens; i++) _hyper[i] = Mlp.Load(w, $"{p}output_hypernetworks_mlps.{i}");
         _iouHead = Mlp.Load(w, p + "iou_prediction_head");

@@ -36,9 +36,11 @@ public sealed partial class MaskDecoder
     /// ([count, tokens, dim]) against a prepared image, keeping mask outputs
     /// [<paramref name="firstMask"/>, firstMask + maskCount). Returns low-res logits [count, maskCount, 4h, 4w]
     /// and IoUs [count, maskCount]. Each prompt's result does not depend on the others or on the batch size.
+    /// With <paramref name="iouThreshold"/>, a prompt none of whose kept masks has a predicted IoU above it
+    /// skips the upscaling (its logits stay zero); every other prompt's outputs are unchanged.
     /// </summary>
     internal (float[] LowRes, float[] Iou) PredictMasksBatched(DecoderImageContext ctx, float[] sparse, int count, int sparseTokens,
-        int h, int w, int firstMask, int maskCount)
+        int h, int w, int firstMask, int maskCount, float? iouThreshold = null)
     {
         int dim = Dim, hw = h * w, nt = 1 + NumMaskTokens + sparseTokens, pixels = 16 * hw, c8 = dim / 8;
         var lowRes = new float[(long)count * maskCount * pixels];
@@ -54,7 +56,7 @@ public sealed partial class MaskDecoder
                 _maskTokens.CopyTo(tokens, o + dim);
                 sparse.AsSpan((c0 + i) * sparseTokens * dim, sparseTokens * dim).CopyTo(tokens.AsSpan(o + (1 + NumMaskTokens) * dim));
             }
-            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt);
+            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens);
 
             var rowsIn = new float[p * dim];
             var hyperIn = new float[p * NumMaskTokens * c8];
@@ -68,20 +70,22 @@ public sealed partial class MaskDecoder
             float[] iou = _iouHead.Forward(rowsIn, p);
             int iouWidth = iou.Length / p;
 
-            KernelParallel.ForEachSerial(p, i =>
+            for (int i = 0; i < p; i++)
             {
-                float[] up = _up1.Forward(keys[i], h, w, tokenMajor: true);
-                keys[i] = null!;
-                _upNorm.Apply2d(up, 4 * hw);
-                Activations.Gelu(up);
-                up = _up2.Forward(up, 2 * h, 2 * w);
-                Activations.Gelu(up);
-                long dst = (long)(c0 + i) * maskCount * pixels;
-                HyperProduct(hyperIn.AsSpan((i * NumMaskTokens + firstMask) * c8, maskCount * c8), up,
-                    lowRes.AsSpan((int)dst, maskCount * pixels), maskCount, c8, pixels);
-                iou.AsSpan(i * iouWidth + firstMask, maskCount).CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
-            });
+                var scores = iou.AsSpan(i * iouWidth + firstMask, maskCount);
+                scores.CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
+                if (iouThreshold is float t && !AnyAbove(scores, t)) continue;
+                _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
+            }
+            _transformer.ReturnImageBuffers(keys);
         }
         return (lowRes, iouOut);
+    }
+
+    /// <summary>Whether any score passes the automatic mask generator's filter (strictly above; NaN never passes).</summary>
+    private static bool AnyAbove(ReadOnlySpan<float> scores, float threshold)
+    {
+        foreach (float s in scores) if (s > threshold) return true;
+        return false;
     }
 }

@@ -29,11 +29,11 @@ public sealed class TinyViT : IImageEncoder
     private readonly string _prefix;
     private readonly TinyViTConvBN _embed0, _embed1;
     private readonly TinyViTLayer[] _layers;
-    private readonly Conv2d _neck0, _neck2;
+    private readonly Conv2dChannelsLast _neck0, _neck2;
     private readonly float[] _neck1Weight, _neck1Bias, _neck3Weight, _neck3Bias;
 
     private TinyViT(string prefix, int imageSize, TinyViTConvBN embed0, TinyViTConvBN embed1, TinyViTLayer[] layers,
-        Conv2d neck0, float[] neck1W, float[] neck1B, Conv2d neck2, float[] neck3W, float[] neck3B)
+        Conv2dChannelsLast neck0, float[] neck1W, float[] neck1B, Conv2dChannelsLast neck2, float[] neck3W, float[] neck3B)
     {
         _prefix = prefix;
         ImageSize = imageSize;
@@ -63,7 +63,7 @@ public sealed class TinyViT : IImageEncoder
         var stem1 = Shape4(d, prefix + "patch_embed.seq.2.c.weight");
         if (stem0[1] != 3) throw new CheckpointException($"{d.Source}: TinyViT patch embedding takes {stem0[1]} input channels; images have 3.");
         int half = stem0[0], dim0 = stem1[0];
-        var embed0 = TinyViTConvBN.Load(w, prefix + "patch_embed.seq.0", 3, half, stem0[2], 2, stem0[2] / 2, 1);
+        var embed0 = TinyViTConvBN.Load(w, prefix + "patch_embed.seq.0", 3, half, stem0[2], 2, stem0[2] / 2, 1, planarInput: true);
         var embed1 = TinyViTConvBN.Load(w, prefix + "patch_embed.seq.2", half, dim0, stem1[2], 2, stem1[2] / 2, 1);
 
         var layers = new List<TinyViTLayer>();
@@ -78,9 +78,9 @@ public sealed class TinyViT : IImageEncoder
 
         var neckIn = Shape4(d, prefix + "neck.0.weight");
         int outC = neckIn[0];
-        var neck0 = new Conv2d(w.Take(prefix + "neck.0.weight", outC, dim, 1, 1), null, dim, outC, 1, 1);
+        var neck0 = new Conv2dChannelsLast(w.Take(prefix + "neck.0.weight", outC, dim, 1, 1), null, dim, outC, 1, 1);
         float[] n1w = w.Take(prefix + "neck.1.weight", outC), n1b = w.Take(prefix + "neck.1.bias", outC);
-        var neck2 = new Conv2d(w.Take(prefix + "neck.2.weight", outC, outC, 3, 3), null, outC, outC, 3, 3, 1, 1);
+        var neck2 = new Conv2dChannelsLast(w.Take(prefix + "neck.2.weight", outC, outC, 3, 3), null, outC, outC, 3, 3, 1, 1);
         float[] n3w = w.Take(prefix + "neck.3.weight", outC), n3b = w.Take(prefix + "neck.3.bias", outC);
         w.Ignore(prefix + "norm_head.");
         w.Ignore(prefix + "head.");
@@ -109,24 +109,30 @@ public sealed class TinyViT : IImageEncoder
         if (!ok) throw new ArgumentException($"TinyViT expects a [3, {s}, {s}] image, got [{string.Join(", ", image.Shape)}].");
 
         var (h1, w1) = _embed0.OutputSize(s, s);
-        float[] t = _embed0.Forward(image.Data, s, s);
-        Activations.Gelu(t);
+        // Everything runs channels-last from the first convolution on (it reads the planar image).
+        float[] t = GC.AllocateUninitializedArray<float>(h1 * w1 * _embed0.OutChannels);
+        _embed0.ForwardChannelsLast(image.Data, s, s, t, gelu: true);
         var (h, w) = _embed1.OutputSize(h1, w1);
-        t = _embed1.Forward(t, h1, w1);
-        var x = new TinyViTFeatures(t, _embed1.OutChannels, h, w, Planar: true);
-        recorder?.Record(_prefix + "patch_embed", x.Data, x.OfficialShape);
+        float[] t1 = GC.AllocateUninitializedArray<float>(h * w * _embed1.OutChannels);
+        _embed1.ForwardChannelsLast(t, h1, w1, t1);
+        var x = new TinyViTFeatures(t1, _embed1.OutChannels, h, w, ConvMap: true);
+        recorder?.Record(_prefix + "patch_embed", x.OfficialData, x.OfficialShape);
 
         for (int i = 0; i < _layers.Length; i++)
         {
             x = _layers[i].Forward(x);
-            recorder?.Record($"{_prefix}layers.{i}", x.Data, x.OfficialShape);
+            recorder?.Record($"{_prefix}layers.{i}", x.OfficialData, x.OfficialShape);
         }
 
         int pixels = x.H * x.W, c = EmbeddingChannels;
-        float[] y = _neck0.Forward(x.PlanarData, x.H, x.W);
-        Normalization.LayerNorm2d(y, c, pixels, _neck1Weight, _neck1Bias, NeckLayerNormEps);
-        y = _neck2.Forward(y, x.H, x.W);
-        Normalization.LayerNorm2d(y, c, pixels, _neck3Weight, _neck3Bias, NeckLayerNormEps);
+        // LayerNorm2d normalises each pixel over its channels: a row LayerNorm in channels-last.
+        float[] y0 = GC.AllocateUninitializedArray<float>(pixels * c);
+        _neck0.Forward(x.Data, x.H, x.W, y0);
+        Normalization.LayerNorm(y0, pixels, c, _neck1Weight, _neck1Bias, NeckLayerNormEps);
+        float[] y1 = GC.AllocateUninitializedArray<float>(pixels * c);
+        _neck2.Forward(y0, x.H, x.W, y1);
+        Normalization.LayerNorm(y1, pixels, c, _neck3Weight, _neck3Bias, NeckLayerNormEps);
+        float[] y = TinyViTLayout.Transpose(y1, pixels, c);
         recorder?.Record(_prefix + "neck", y, 1, c, x.H, x.W);
         return new Tensor(y, c, x.H, x.W);
     }

@@ -99,14 +99,20 @@ internal sealed class TinyViTAttention
         return expanded;
     }
 
-    /// <summary>Tokens [h·w, Dim] in (row-major map); attention output after proj, cropped, [h·w, Dim] out.</summary>
-    public float[] Forward(float[] x, int h, int w)
+    /// <summary>Tokens [h·w, Dim] in (row-major map); x + attention(x) (after proj, cropped), [h·w, Dim] out.</summary>
+    public float[] ForwardResidual(float[] x, int h, int w)
     {
-        int tokens = h * w;
-        if (x.Length != tokens * Dim) throw new ArgumentException("Attention input has the wrong size.");
-        var xn = (float[])x.Clone();
-        Normalization.LayerNorm(xn, tokens, Dim, _normWeight, _normBias, LayerNormEps);
-        float[] qkv = _qkv.Forward(xn, tokens);
+        int tokens = h * w, dim = Dim, qkvOut = _qkv.OutFeatures;
+        if (x.Length != tokens * dim) throw new ArgumentException("Attention input has the wrong size.");
+        float[] qkv = GC.AllocateUninitializedArray<float>(tokens * qkvOut);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            float[] xn = TinyViTBands.Scratch(0, n * dim);
+            x.AsSpan(p0 * dim, n * dim).CopyTo(xn);
+            Normalization.LayerNorm(xn, n, dim, _normWeight, _normBias, LayerNormEps);
+            _qkv.Forward(xn, qkv.AsSpan(p0 * qkvOut, n * qkvOut), n);
+        });
 
         int ws = WindowSize;
         int nH = (h + ws - 1) / ws, nW = (w + ws - 1) / ws;
@@ -115,39 +121,69 @@ internal sealed class TinyViTAttention
         float[] padRow = padded ? _qkv.Forward(_normBias, 1) : [];
 
         int heads = Heads, kd = KeyDim, vd = ValueDim, n = ws * ws, stride = 2 * kd + vd;
-        int rowWidth = qkv.Length / tokens;
-        var context = new float[tokens * heads * vd];
-        int items = nH * nW * heads;
-        Parallel.For(0, items, () => new Scratch(n, kd, vd), (item, _, s) =>
+        int rowWidth = heads * stride, ctxWidth = heads * vd;
+        var context = GC.AllocateUninitializedArray<float>(tokens * ctxWidth);
+        // One window per item, its heads in turn: the window's qkv rows are gathered once (whole
+        // token rows, all heads), and every product reads its head as a strided view of them.
+        KernelParallel.ForEachSerial(nH * nW, window =>
         {
-            int head = item % heads, window = item / heads;
+            var s = _scratch ??= new Scratch();
+            s.Ensure(n * rowWidth, n * n, n * ctxWidth);
             int wy = window / nW, wx = window % nW;
-            int offset = head * stride;
             for (int t = 0; t < n; t++)
             {
                 int y = wy * ws + t / ws, xx = wx * ws + t % ws;
-                ReadOnlySpan<float> src = y < h && xx < w ? qkv.AsSpan((y * w + xx) * rowWidth + offset, stride) : padRow.AsSpan(offset, stride);
-                src[..kd].CopyTo(s.Q.AsSpan(t * kd, kd));
-                for (int p = 0; p < kd; p++) s.Kt[p * n + t] = src[kd + p];
-                src.Slice(2 * kd, vd).CopyTo(s.V.AsSpan(t * vd, vd));
+                ReadOnlySpan<float> src = y < h && xx < w ? qkv.AsSpan((y * w + xx) * rowWidth, rowWidth) : padRow.AsSpan();
+                src.CopyTo(s.Qkv.AsSpan(t * rowWidth, rowWidth));
             }
-            SmallMatMul(s.Q, s.Kt, s.S, n, kd, n);
-            ScaleAdd(s.S, _scale, _bias.AsSpan(head * n * n, n * n));
-            Normalization.Softmax(s.S, n, n);
-            SmallMatMul(s.S, s.V, s.O, n, n, vd);
+            for (int head = 0; head < heads; head++)
+            {
+                int offset = head * stride;
+                // scores = (q·kᵀ)·scale, then + bias and softmax, as the official order.
+                Gemm.MatMulSerial(n, n, kd, s.Qkv.AsSpan(offset), rowWidth, false, s.Qkv.AsSpan(offset + kd), rowWidth, true,
+                    s.Scores, n, _scale);
+                AddInPlace(s.Scores.AsSpan(0, n * n), _bias.AsSpan(head * n * n, n * n));
+                Normalization.Softmax(s.Scores, n, n);
+                Gemm.MatMulSerial(n, vd, n, s.Scores, n, false, s.Qkv.AsSpan(offset + 2 * kd), rowWidth, false,
+                    s.Context.AsSpan(head * vd), ctxWidth);
+            }
             for (int t = 0; t < n; t++)
             {
                 int y = wy * ws + t / ws, xx = wx * ws + t % ws;
-                if (y < h && xx < w) s.O.AsSpan(t * vd, vd).CopyTo(context.AsSpan((y * w + xx) * heads * vd + head * vd, vd));
+                if (y < h && xx < w) s.Context.AsSpan(t * ctxWidth, ctxWidth).CopyTo(context.AsSpan((y * w + xx) * ctxWidth, ctxWidth));
             }
-            return s;
-        }, _ => { });
-        return _proj.Forward(context, tokens);
+        });
+        float[] y = GC.AllocateUninitializedArray<float>(tokens * dim);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            Span<float> ys = y.AsSpan(p0 * dim, n * dim);
+            _proj.Forward(context.AsSpan(p0 * ctxWidth, n * ctxWidth), ys, n);
+            TinyViTMBConv.AddInPlace(ys, x.AsSpan(p0 * dim, n * dim));
+        });
+        return y;
     }
 
-    private sealed class Scratch(int n, int kd, int vd)
+    [ThreadStatic] private static Scratch? _scratch;
+
+    /// <summary>Per-thread window buffers, grown on demand and kept between calls.</summary>
+    private sealed class Scratch
     {
-        public readonly float[] Q = new float[n * kd], Kt = new float[kd * n], V = new float[n * vd], S = new float[n * n], O = new float[n * vd];
+        public float[] Qkv = [], Scores = [], Context = [];
+
+        public void Ensure(int qkv, int scores, int context)
+        {
+            if (Qkv.Length < qkv) Qkv = new float[qkv];
+            if (Scores.Length < scores) Scores = new float[scores];
+            if (Context.Length < context) Context = new float[context];
+        }
+    }
+
+    private static void AddInPlace(Span<float> s, ReadOnlySpan<float> bias)
+    {
+        int i = 0, vw = Vector<float>.Count;
+        for (; i <= s.Length - vw; i += vw) (new Vector<float>(s.Slice(i)) + new Vector<float>(bias.Slice(i))).CopyTo(s.Slice(i));
+        for (; i < s.Length; i++) s[i] += bias[i];
     }
 
     /// <summary>c[m, n] = a[m, k] · b[k, n] for the small per-window products, accumulating in registers.</summary>
@@ -194,14 +230,6 @@ internal sealed class TinyViTAttention
         }
         Store(ref pc, cRow + col, acc0);
         if (pair) Store(ref pc, cRow + col + vw, acc1);
-    }
-
-    private static void ScaleAdd(Span<float> s, float scale, ReadOnlySpan<float> bias)
-    {
-        int i = 0, vw = Vector<float>.Count;
-        var vs = new Vector<float>(scale);
-        for (; i <= s.Length - vw; i += vw) (new Vector<float>(s.Slice(i)) * vs + new Vector<float>(bias.Slice(i))).CopyTo(s.Slice(i));
-        for (; i < s.Length; i++) s[i] = s[i] * scale + bias[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -30,13 +30,19 @@ internal sealed class TinyViTBlock
     public float[] Forward(float[] x, int h, int w)
     {
         int tokens = h * w;
-        float[] t = Attention.Forward(x, h, w);
-        TinyViTMBConv.AddInPlace(t, x);
-        float[] planar = TinyViTLayout.Transpose(t, tokens, Dim);
-        planar = _localConv.Forward(planar, h, w);
-        t = TinyViTLayout.Transpose(planar, Dim, tokens);
-        float[] m = _mlp.Forward(t, tokens);
-        TinyViTMBConv.AddInPlace(m, t);
+        if (x.Length != tokens * Dim) throw new ArgumentException("TinyViT block input has the wrong size.");
+        float[] t = Attention.ForwardResidual(x, h, w);
+        // The local conv reads neighbouring rows of t, which is complete; each band then runs
+        // local conv → x + mlp(x) on one thread.
+        int d = Dim;
+        float[] m = GC.AllocateUninitializedArray<float>(tokens * d);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int n = (r1 - r0) * w;
+            float[] local = TinyViTBands.Scratch(0, n * d);
+            _localConv.DepthwiseRows(t, h, w, local, r0, r1, gelu: false);
+            _mlp.ForwardResidualRows(local.AsSpan(0, n * d), m.AsSpan(r0 * w * d, n * d), n);
+        });
         return m;
     }
 }

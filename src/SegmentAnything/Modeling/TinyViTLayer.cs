@@ -2,19 +2,23 @@ using SegmentAnything.Checkpoints;
 
 namespace SegmentAnything.Modeling;
 
-/// <summary>A feature map in whichever layout the previous module left it: planar [C, H·W] or tokens [H·W, C].</summary>
-internal readonly record struct TinyViTFeatures(float[] Data, int Channels, int H, int W, bool Planar)
+/// <summary>
+/// A feature map, always stored channels-last [H·W, C]. <paramref name="ConvMap"/> says whether the
+/// official code holds it as a conv map [1, C, H, W] (else as tokens [1, N, C]), which only matters
+/// when it is recorded for comparison.
+/// </summary>
+internal readonly record struct TinyViTFeatures(float[] Data, int Channels, int H, int W, bool ConvMap)
 {
-    public float[] PlanarData => Planar ? Data : TinyViTLayout.Transpose(Data, H * W, Channels);
-    public float[] TokenData => Planar ? TinyViTLayout.Transpose(Data, Channels, H * W) : Data;
+    /// <summary>The value in its official layout (a transposed copy for conv maps).</summary>
+    public float[] OfficialData => ConvMap ? TinyViTLayout.Transpose(Data, H * W, Channels) : Data;
 
     /// <summary>The official layout of this value: [1, C, H, W] for conv maps, [1, N, C] for tokens.</summary>
-    public int[] OfficialShape => Planar ? [1, Channels, H, W] : [1, H * W, Channels];
+    public int[] OfficialShape => ConvMap ? [1, Channels, H, W] : [1, H * W, Channels];
 }
 
 /// <summary>
 /// One TinyViT stage: the official <c>ConvLayer</c> (MBConv blocks, planar) or <c>BasicLayer</c>
-/// (TinyViT blocks, tokens), followed by an optional PatchMerging that outputs tokens.
+/// (TinyViT blocks), both on channels-last maps, followed by an optional PatchMerging that outputs tokens.
 /// </summary>
 internal sealed class TinyViTLayer
 {
@@ -71,18 +75,19 @@ internal sealed class TinyViTLayer
         int h = x.H, w = x.W;
         if (_mbconvs is not null)
         {
-            float[] planar = x.PlanarData;
-            foreach (var block in _mbconvs) planar = block.Forward(planar, h, w);
-            x = new TinyViTFeatures(planar, Dim, h, w, Planar: true);
+            float[] map = x.Data;
+            foreach (var block in _mbconvs) map = block.Forward(map, h, w);
+            x = new TinyViTFeatures(map, Dim, h, w, ConvMap: true);
         }
         else
         {
-            float[] tokens = x.TokenData;
+            float[] tokens = x.Data;
             foreach (var block in _blocks!) tokens = block.Forward(tokens, h, w);
-            x = new TinyViTFeatures(tokens, Dim, h, w, Planar: false);
+            x = new TinyViTFeatures(tokens, Dim, h, w, ConvMap: false);
         }
         if (_downsample is null) return x;
         var (oh, ow) = _downsample.OutputSize(h, w);
-        return new TinyViTFeatures(_downsample.Forward(x.PlanarData, h, w), _downsample.OutChannels, oh, ow, Planar: false);
+        var ds = new TinyViTFeatures(_downsample.Forward(x.Data, h, w), _downsample.OutChannels, oh, ow, ConvMap: false);
+        return ds;
     }
 }

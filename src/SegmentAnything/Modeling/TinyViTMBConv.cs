@@ -6,7 +6,7 @@ namespace SegmentAnything.Modeling;
 
 /// <summary>
 /// TinyViT's inverted-residual <c>MBConv</c>: 1x1 expand, GELU, depthwise 3x3, GELU, 1x1 project,
-/// add the input, GELU (the last activation comes after the residual). Planar [C, H·W] in and out.
+/// add the input, GELU (the last activation comes after the residual). Channels-last [H·W, C] in and out.
 /// </summary>
 internal sealed class TinyViTMBConv
 {
@@ -39,14 +39,29 @@ internal sealed class TinyViTMBConv
 
     public float[] Forward(float[] x, int h, int w)
     {
-        float[] t = _conv1.Forward(x, h, w);
-        Activations.Gelu(t);
-        t = _conv2.Forward(t, h, w);
-        Activations.Gelu(t);
-        t = _conv3.Forward(t, h, w);
-        AddInPlace(t, x);
-        Activations.Gelu(t);
-        return t;
+        int pixels = h * w;
+        if (x.Length != pixels * Channels) throw new ArgumentException("MBConv input has the wrong size.");
+        int c = Channels, hid = Hidden;
+        // The depthwise conv needs its neighbours' hidden rows, so the expansion runs over the whole map
+        // first (band by band, GELU while in cache); then each band goes depthwise → project → residual.
+        float[] t = GC.AllocateUninitializedArray<float>(pixels * hid);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            _conv1.ForwardChannelsLast(x.AsSpan(p0 * c, n * c), 1, n, t.AsSpan(p0 * hid, n * hid), gelu: true);
+        });
+        float[] y = GC.AllocateUninitializedArray<float>(pixels * c);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            float[] u = TinyViTBands.Scratch(0, n * hid);
+            _conv2.DepthwiseRows(t, h, w, u, r0, r1, gelu: true);
+            Span<float> ys = y.AsSpan(p0 * c, n * c);
+            _conv3.ForwardChannelsLast(u.AsSpan(0, n * hid), 1, n, ys);
+            AddInPlace(ys, x.AsSpan(p0 * c, n * c));
+            Activations.Gelu(ys);
+        });
+        return y;
     }
 
     internal static void AddInPlace(Span<float> y, ReadOnlySpan<float> x)

@@ -27,12 +27,17 @@ internal sealed class TinyViTMlp
         return new TinyViTMlp(dim, hidden, normW, normB, fc1, fc2);
     }
 
-    public float[] Forward(float[] x, int rows)
+    /// <summary>y = x + mlp(x) for a band of rows, on the calling thread (uses band scratch slots 1 and 2).</summary>
+    public void ForwardResidualRows(ReadOnlySpan<float> x, Span<float> y, int rows)
     {
-        var t = (float[])x.Clone();
-        Normalization.LayerNorm(t, rows, Dim, _normWeight, _normBias, TinyViTAttention.LayerNormEps);
-        float[] hidden = _fc1.Forward(t, rows);
-        Activations.Gelu(hidden);
-        return _fc2.Forward(hidden, rows);
+        int d = Dim, hid = Hidden;
+        float[] t = TinyViTBands.Scratch(1, rows * d);
+        x[..(rows * d)].CopyTo(t);
+        Normalization.LayerNorm(t, rows, d, _normWeight, _normBias, TinyViTAttention.LayerNormEps);
+        float[] hidden = TinyViTBands.Scratch(2, rows * hid);
+        _fc1.Forward(t, hidden, rows);
+        Activations.Gelu(hidden.AsSpan(0, rows * hid));
+        _fc2.Forward(hidden, y, rows);
+        TinyViTMBConv.AddInPlace(y[..(rows * d)], x);
     }
 }

@@ -5,7 +5,7 @@ namespace SegmentAnything.Modeling;
 
 /// <summary>
 /// TinyViT's <c>PatchMerging</c> downsample: 1x1, GELU, depthwise 3x3, GELU, 1x1, then flattened to
-/// tokens [H'·W', out]. The official code strides the depthwise conv by 2 except when the output
+/// tokens [H'·W', out]; runs channels-last throughout. The official code strides the depthwise conv by 2 except when the output
 /// width is 320, 448 or 576 (the last stage of the 5M/11M/21M models), which keeps the resolution.
 /// </summary>
 internal sealed class TinyViTPatchMerging
@@ -33,15 +33,26 @@ internal sealed class TinyViTPatchMerging
 
     public (int H, int W) OutputSize(int h, int w) => _conv2.OutputSize(h, w);
 
-    /// <summary>Planar [Cin, h·w] in; tokens [oh·ow, Cout] out.</summary>
-    public float[] Forward(float[] planar, int h, int w)
+    /// <summary>Tokens [h·w, Cin] in; tokens [oh·ow, Cout] out.</summary>
+    public float[] Forward(float[] tokens, int h, int w)
     {
-        float[] t = _conv1.Forward(planar, h, w);
-        Activations.Gelu(t);
+        if (tokens.Length != h * w * InChannels) throw new ArgumentException("PatchMerging input has the wrong size.");
+        int cin = InChannels, c = OutChannels;
+        float[] t = GC.AllocateUninitializedArray<float>(h * w * c);
+        TinyViTBands.Run(h, w, (r0, r1) =>
+        {
+            int p0 = r0 * w, n = (r1 - r0) * w;
+            _conv1.ForwardChannelsLast(tokens.AsSpan(p0 * cin, n * cin), 1, n, t.AsSpan(p0 * c, n * c), gelu: true);
+        });
         var (oh, ow) = _conv2.OutputSize(h, w);
-        t = _conv2.Forward(t, h, w);
-        Activations.Gelu(t);
-        t = _conv3.Forward(t, oh, ow);
-        return TinyViTLayout.Transpose(t, OutChannels, oh * ow);
+        float[] y = GC.AllocateUninitializedArray<float>(oh * ow * c);
+        TinyViTBands.Run(oh, ow, (r0, r1) =>
+        {
+            int p0 = r0 * ow, n = (r1 - r0) * ow;
+            float[] u = TinyViTBands.Scratch(0, n * c);
+            _conv2.DepthwiseRows(t, h, w, u, r0, r1, gelu: true);
+            _conv3.ForwardChannelsLast(u.AsSpan(0, n * c), 1, n, y.AsSpan(p0 * c, n * c));
+        });
+        return y;
     }
 }

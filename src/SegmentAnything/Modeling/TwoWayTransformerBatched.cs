@@ -17,59 +17,99 @@ internal sealed class DecoderImageContext
     public required float[] FirstKeysK { get; init; }
     public required float[] FirstKeysV { get; init; }
     public required float[] FirstImageQ { get; init; }
+    /// <summary>Per head, the first block's token→image keys as a packed [headDim, tokens] operand.</summary>
+    public required PackedMatrix[] FirstKeysKT { get; init; }
+    /// <summary>Per head, the first block's token→image values as a packed [tokens, headDim] operand.</summary>
+    public required PackedMatrix[] FirstKeysVHeads { get; init; }
+    /// <summary>Per head, the first block's image→token queries as a packed [headDim, tokens] operand.</summary>
+    public required PackedMatrix[] FirstImageQT { get; init; }
 }
 
 internal sealed partial class TwoWayTransformer
 {
+    /// <summary>Image-token buffers [nk, dim] reused across calls, so decoding allocates no megabytes per prompt.</summary>
+    private readonly Stack<float[]> _imageBuffers = new();
+
     public DecoderImageContext PrepareImage(float[] src, float[] pos, int nk)
     {
         var first = _layers[0];
         var kpe = new float[src.Length];
         Elementwise.Add(src, pos, kpe);
         var (k, v, q) = first.ProjectImage(kpe, src, nk);
-        return new DecoderImageContext { Tokens = nk, Src = src, Pos = pos, FirstKeysK = k, FirstKeysV = v, FirstImageQ = q };
+        return new DecoderImageContext
+        {
+            Tokens = nk, Src = src, Pos = pos, FirstKeysK = k, FirstKeysV = v, FirstImageQ = q,
+            FirstKeysKT = first.TokenToImage.PackHeads(k, nk, transposed: true),
+            FirstKeysVHeads = first.TokenToImage.PackHeads(v, nk, transposed: false),
+            FirstImageQT = first.ImageToToken.PackHeads(q, nk, transposed: true),
+        };
+    }
+
+    public float[] RentImageBuffer(int length)
+    {
+        lock (_imageBuffers)
+            while (_imageBuffers.TryPop(out var b))
+                if (b.Length == length) return b;
+        return GC.AllocateUninitializedArray<float>(length);
+    }
+
+    public void ReturnImageBuffers(float[][] buffers)
+    {
+        lock (_imageBuffers)
+            foreach (var b in buffers)
+                if (b is not null && _imageBuffers.Count < 4 * MaskDecoder.PromptChunk) _imageBuffers.Push(b);
     }
 
     /// <summary>
     /// <paramref name="prompts"/> prompts of <paramref name="nq"/> tokens each, [prompts·nq, dim], against
-    /// one image. Returns the updated tokens and each prompt's image tokens [nk, dim].
+    /// one image. Returns the updated tokens and each prompt's image tokens [nk, dim] (rented: give them back
+    /// with <see cref="ReturnImageBuffers"/>). Only each prompt's first <paramref name="keptTokens"/> output
+    /// tokens are final (the IoU and mask tokens); the later ones skip the last attention and are not meaningful.
     /// </summary>
-    public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq)
+    public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens)
     {
-        int nk = ctx.Tokens;
+        int nk = ctx.Tokens, size = nk * Dim;
+        var keys = new float[prompts][];
+        var kpes = new float[prompts][];
+        for (int p = 0; p < prompts; p++)
+        {
+            keys[p] = RentImageBuffer(size);
+            kpes[p] = RentImageBuffer(size);
+        }
         float[] queries = pointEmbedding;
-        float[][]? keys = null;
         for (int i = 0; i < _layers.Length; i++)
-            (queries, keys) = _layers[i].ForwardBatched(queries, keys, pointEmbedding, ctx, prompts, nq, i == 0);
+            queries = _layers[i].ForwardBatched(queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i == 0);
         var q = new float[queries.Length];
         Elementwise.Add(queries, pointEmbedding, q);
         float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
         var merged = new float[prompts * nq * _finalAttn.InternalDim];
         int fd = _finalAttn.InternalDim;
         KernelParallel.ForEachSerial(prompts, p =>
-        {
-            var kpe = GC.AllocateUninitializedArray<float>(nk * Dim);
-            Elementwise.Add(keys![p], ctx.Pos, kpe);
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpe, keys[p], merged.AsSpan(p * nq * fd), nq, nk);
-        });
+            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpes[p], keys[p], merged.AsSpan(p * nq * fd), keptTokens, nk));
+        ReturnImageBuffers(kpes);
         float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
         Elementwise.Add(attn, queries);
         _normFinal.Apply(attn, prompts * nq);
-        return (attn, keys!);
+        return (attn, keys);
     }
 }
 
 internal sealed partial class TwoWayAttentionBlock
 {
+    public DecoderAttention TokenToImage => _tokenToImage;
+    public DecoderAttention ImageToToken => _imageToToken;
+
     /// <summary>The first block's prompt-independent image projections.</summary>
     public (float[] K, float[] V, float[] Q) ProjectImage(float[] kpe, float[] src, int nk) =>
         (_tokenToImage.K.Forward(kpe, nk), _tokenToImage.V.Forward(src, nk), _imageToToken.Q.Forward(kpe, nk));
 
     /// <summary>
     /// One block for many prompts: token-side work in one product over all prompts' tokens, image-side
-    /// work per prompt. <paramref name="keys"/> is null in the first block (the shared image tokens).
+    /// work per prompt. Each prompt's image tokens <paramref name="keys"/> and their sum with the positional
+    /// encoding <paramref name="kpes"/> are updated in place; in the first block they are inputs from
+    /// <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public (float[] Queries, float[][] Keys) ForwardBatched(float[] queries, float[][]? keys, float[] queryPe, DecoderImageContext ctx,
+    public float[] ForwardBatched(float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
         int prompts, int nq, bool first)
     {
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
@@ -85,15 +125,10 @@ internal sealed partial class TwoWayAttentionBlock
         int id = _tokenToImage.InternalDim;
         float[] qp = _tokenToImage.Q.Forward(Sum(queries, queryPe), rows);
         var merged = new float[rows * id];
-        var kpes = new float[prompts][];
         KernelParallel.ForEachSerial(prompts, p =>
         {
-            if (keys is null) _tokenToImage.Attend(qp.AsSpan(p * nq * id), ctx.FirstKeysK, ctx.FirstKeysV, merged.AsSpan(p * nq * id), nq, nk);
-            else
-            {
-                kpes[p] = Sum(keys[p], ctx.Pos);
-                _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
-            }
+            if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
+            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
         });
         queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
         _n2.Apply(queries, rows);
@@ -105,16 +140,14 @@ internal sealed partial class TwoWayAttentionBlock
         int jd = _imageToToken.InternalDim;
         float[] qpe = Sum(queries, queryPe);
         float[] tk = _imageToToken.K.Forward(qpe, rows), tv = _imageToToken.V.Forward(queries, rows);
-        var newKeys = new float[prompts][];
         KernelParallel.ForEachSerial(prompts, p =>
         {
-            float[] outp = _imageToToken.ImageAttendsTokens(keys is null ? ctx.FirstImageQ : null, keys is null ? null : kpes[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim);
-            Elementwise.Add(outp, keys is null ? ctx.Src : keys[p]);
-            _n4.Apply(outp, nk);
-            newKeys[p] = outp;
+            Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
+            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpes[p],
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp);
+            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps);
         });
-        return (queries, newKeys);
+        return queries;
     }
 }
 
@@ -133,12 +166,40 @@ internal sealed partial class DecoderAttention
     public void Attend(ReadOnlySpan<float> qp, ReadOnlySpan<float> kp, ReadOnlySpan<float> vp, Span<float> merged, int nq, int nk)
     {
         int hd = _internal / _heads;
-        var scores = new float[_heads * nq * nk];
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _heads * nq * nk);
         Gemm.MatMulBatched(_heads, nq, nk, hd, qp, _internal, hd, false, kp, _internal, hd, true, scores, nk, nq * nk);
         float divisor = MathF.Sqrt(hd);
         for (int i = 0; i < scores.Length; i++) scores[i] /= divisor;
         Normalization.Softmax(scores, _heads * nq, nk);
         Gemm.MatMulBatched(_heads, nq, hd, nk, scores, nk, nq * nk, false, vp, _internal, hd, false, merged, _internal, hd);
+    }
+
+    /// <summary>
+    /// Per head, the [tokens, internal] projection's head columns packed once as a GEMM operand: [headDim, tokens]
+    /// (<paramref name="transposed"/>, for scores) or [tokens, headDim] (for values), so every prompt reuses the packing.
+    /// </summary>
+    public PackedMatrix[] PackHeads(float[] projected, int tokens, bool transposed)
+    {
+        int hd = _internal / _heads;
+        var heads = new PackedMatrix[_heads];
+        for (int h = 0; h < _heads; h++)
+            heads[h] = transposed ? Gemm.PackB(projected.AsSpan(h * hd), hd, tokens, _internal, bTransposed: true)
+                : Gemm.PackB(projected.AsSpan(h * hd), tokens, hd, _internal, bTransposed: false);
+        return heads;
+    }
+
+    /// <summary><see cref="Attend"/> against keys and values packed per head by <see cref="PackHeads"/>.</summary>
+    public void AttendPacked(ReadOnlySpan<float> qp, PackedMatrix[] keysT, PackedMatrix[] values, Span<float> merged, int nq, int nk)
+    {
+        int hd = _internal / _heads;
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _heads * nq * nk);
+        for (int h = 0; h < _heads; h++)
+            Gemm.MatMul(nq, qp[(h * hd)..], _internal, false, keysT[h], scores[(h * nq * nk)..], nk);
+        float divisor = MathF.Sqrt(hd);
+        Elementwise.Scale(scores, 1f / divisor);
+        Normalization.Softmax(scores, _heads * nq, nk);
+        for (int h = 0; h < _heads; h++)
+            Gemm.MatMul(nq, scores[(h * nq * nk)..], nk, false, values[h], merged[(h * hd)..], _internal);
     }
 
     /// <summary>Attention within each of <paramref name="groups"/> groups of <paramref name="n"/> tokens (self-attention per prompt).</summary>
@@ -180,9 +241,9 @@ internal sealed partial class DecoderAttention
     {
         var r = Raw!;
         int hd = _internal / _heads, dim = kpe.Length / nk, rows = _heads * nq;
-        var qk = new float[rows * dim];
+        Span<float> qk = DecoderScratch.Get(DecoderScratch.TokenRows, rows * dim);
         Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
-        var scores = GC.AllocateUninitializedArray<float>(rows * nk);
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, rows * nk);
         Gemm.MatMul(qk, kpe, scores, rows, dim, nk, bTransposed: true);
         float divisor = MathF.Sqrt(hd);
         for (int h = 0; h < _heads; h++)
@@ -190,17 +251,17 @@ internal sealed partial class DecoderAttention
             {
                 float bias = 0;
                 for (int c = 0; c < hd; c++) bias += qp[i * _internal + h * hd + c] * r.Bk[h * hd + c];
-                AddThenDivide(scores.AsSpan((h * nq + i) * nk, nk), bias, divisor);
+                AddThenDivide(scores.Slice((h * nq + i) * nk, nk), bias, divisor);
             }
         Normalization.Softmax(scores, rows, nk);
-        var pk = GC.AllocateUninitializedArray<float>(rows * dim);
+        Span<float> pk = DecoderScratch.Get(DecoderScratch.TokenRows2, rows * dim);
         Gemm.MatMul(scores, keys, pk, rows, nk, dim);
         Gemm.MatMulBatched(_heads, nq, hd, dim, pk, dim, nq * dim, false, r.Wv, dim, hd * dim, true, merged, _internal, hd);
         for (int h = 0; h < _heads; h++)
             for (int i = 0; i < nq; i++)
             {
                 float sum = 0;
-                foreach (float v in scores.AsSpan((h * nq + i) * nk, nk)) sum += v;
+                foreach (float v in scores.Slice((h * nq + i) * nk, nk)) sum += v;
                 Span<float> o = merged.Slice(i * _internal + h * hd, hd);
                 for (int c = 0; c < hd; c++) o[c] += sum * r.Bv[h * hd + c];
             }
@@ -223,41 +284,41 @@ internal sealed partial class DecoderAttention
 
     /// <summary>
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
-    /// projected image queries <paramref name="imageQ"/> when given (shared by all prompts), else
-    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo. Returns [nk, dim].
+    /// projected image queries packed per head <paramref name="imageQT"/> when given (shared by all prompts), else
+    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim].
     /// </summary>
-    public float[] ImageAttendsTokens(float[]? imageQ, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim)
+    public void ImageAttendsTokens(PackedMatrix[]? imageQT, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim, Span<float> outp)
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
-        var scores = GC.AllocateUninitializedArray<float>(nk * cols); // every branch overwrites it whole
-        if (imageQ is not null)
-            Gemm.MatMulBatched(_heads, nk, nq, hd, imageQ, _internal, hd, false, tk, _internal, hd, true, scores, cols, nq);
-        else
-        {
-            var gt = new float[cols * dim];
-            Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
-            Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
-            var colBias = new float[cols];
-            for (int h = 0; h < _heads; h++)
-                for (int i = 0; i < nq; i++)
-                {
-                    float b = 0;
-                    for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
-                    colBias[h * nq + i] = b;
-                }
-            for (int j = 0; j < nk; j++)
-            {
-                Span<float> row = scores.AsSpan(j * cols, cols);
-                Elementwise.Add(row, colBias);
-            }
-        }
-        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
-        var u = new float[cols * dim];
+        Span<float> u = DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim);
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
-        var outp = GC.AllocateUninitializedArray<float>(nk * dim);
-        Gemm.MatMul(scores, u, outp, nk, cols, dim);
-        for (int j = 0; j < nk; j++) Elementwise.Add(outp.AsSpan(j * dim, dim), r.Bo);
-        return outp;
+        if (imageQT is not null)
+        {
+            // Scores stored transposed [(head, token), image token]: the shared image queries are the packed operand,
+            // and the softmax over a prompt's few tokens runs down columns, vectorised across image tokens.
+            Span<float> scoresT = DecoderScratch.Get(DecoderScratch.Scores, cols * nk);
+            for (int h = 0; h < _heads; h++)
+                Gemm.MatMul(nq, tk[(h * hd)..], _internal, false, imageQT[h], scoresT[(h * nq * nk)..], nk);
+            ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+            return;
+        }
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, nk * cols); // overwritten whole
+        Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
+        Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
+        Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
+        Span<float> colBias = DecoderScratch.Get(DecoderScratch.Small, cols);
+        for (int h = 0; h < _heads; h++)
+            for (int i = 0; i < nq; i++)
+            {
+                float b = 0;
+                for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
+                colBias[h * nq + i] = b;
+            }
+        for (int j = 0; j < nk; j++) Elementwise.Add(scores.Slice(j * cols, cols), colBias);
+        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
+        // The output bias is added as each product tile is stored, as the official Linear adds it after the sum.
+        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scores, cols, false, u, dim, false, outp, dim, 1f, false, default, r.Bo);
     }
 }

@@ -1,0 +1,82 @@
+using System.Runtime.Intrinsics;
+
+namespace SegmentAnything.Kernels;
+
+/// <summary>
+/// A transformer's residual add, LayerNorm and positional add in one pass over the rows:
+/// y = LayerNorm(x + residual), and y + pos beside it. Each row is read once from memory and
+/// finished in L1, where three separate passes would stream the whole matrix three times.
+/// </summary>
+public static unsafe class ResidualLayerNorm
+{
+    /// <summary>
+    /// <paramref name="y"/>[r] = LayerNorm(<paramref name="x"/>[r] + <paramref name="residual"/>[r]) and
+    /// <paramref name="yPlusPos"/>[r] = y[r] + <paramref name="pos"/>[r], rows of <paramref name="dim"/>.
+    /// <paramref name="y"/> may be <paramref name="residual"/> (updated in place).
+    /// </summary>
+    public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> pos, Span<float> y, Span<float> yPlusPos,
+        int rows, int dim, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps)
+    {
+        long n = (long)rows * dim;
+        if (rows < 0 || dim <= 0) throw new ArgumentException("LayerNorm needs rows ≥ 0 and dim > 0.");
+        if (x.Length < n || residual.Length < n || pos.Length < n || y.Length < n || yPlusPos.Length < n)
+            throw new ArgumentException("Residual LayerNorm operands too small.");
+        if (weight.Length < dim || bias.Length < dim) throw new ArgumentException("LayerNorm affine parameters too small.");
+        fixed (float* px = x) fixed (float* pr = residual) fixed (float* pp = pos) fixed (float* py = y) fixed (float* pq = yPlusPos)
+        fixed (float* pw = weight) fixed (float* pb = bias)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                long o = (long)r * dim;
+                Row(px + o, pr + o, pp + o, py + o, pq + o, dim, pw, pb, eps);
+            }
+        }
+    }
+
+    private static void Row(float* x, float* res, float* pos, float* y, float* q, int n, float* w, float* b, float eps)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && n % 16 == 0)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; i < n; i += 16)
+            {
+                var v = Vector512.Load(x + i) + Vector512.Load(res + i);
+                v.Store(y + i);
+                acc += v;
+            }
+            sum = Vector512.Sum(acc);
+            float mean = sum / n;
+            var vm = Vector512.Create(mean);
+            var sq = Vector512<float>.Zero;
+            for (i = 0; i < n; i += 16)
+            {
+                var d = Vector512.Load(y + i) - vm;
+                sq = Vector512.FusedMultiplyAdd(d, d, sq);
+            }
+            float rstd = 1f / MathF.Sqrt(Vector512.Sum(sq) / n + eps);
+            var vr = Vector512.Create(rstd);
+            for (i = 0; i < n; i += 16)
+            {
+                var t = Vector512.FusedMultiplyAdd((Vector512.Load(y + i) - vm) * vr, Vector512.Load(w + i), Vector512.Load(b + i));
+                t.Store(y + i);
+                (t + Vector512.Load(pos + i)).Store(q + i);
+            }
+            return;
+        }
+        for (i = 0; i < n; i++)
+        {
+            y[i] = x[i] + res[i];
+            sum += y[i];
+        }
+        float m = sum / n, ss = 0;
+        for (i = 0; i < n; i++) ss += (y[i] - m) * (y[i] - m);
+        float rs = 1f / MathF.Sqrt(ss / n + eps);
+        for (i = 0; i < n; i++)
+        {
+            y[i] = MathF.FusedMultiplyAdd((y[i] - m) * rs, w[i], b[i]);
+            q[i] = y[i] + pos[i];
+        }
+    }
+}

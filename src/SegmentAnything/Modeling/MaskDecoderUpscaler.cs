@@ -1,0 +1,105 @@
+using SegmentAnything.Kernels;
+
+namespace SegmentAnything.Modeling;
+
+/// <summary>
+/// The decoder's output_upscaling (ConvT 2x2 s2, LayerNorm2d, GELU, ConvT 2x2 s2, GELU) and the
+/// hypernetwork product, fused over bands of image rows: each band's upscaled features live only in
+/// per-thread buffers that stay in L2, and only the requested masks' logits are written. The first
+/// transposed convolution reads the transformer's token-major image tokens directly.
+/// </summary>
+internal sealed class MaskDecoderUpscaler
+{
+    /// <summary>Image-token rows per band: 128 tokens, a whole number of 12-row GEMM tiles nearly.</summary>
+    private const int BandRows = 2;
+
+    private readonly int _in, _mid, _out;
+    private readonly PackedMatrix _w1;  // [in, (sub1, mid)]
+    private readonly float[] _b1;       // [(sub1, mid)]
+    private readonly float[] _w2T;      // [(sub2, out), mid]
+    private readonly float[] _b2;       // [(sub2, out)]
+    private readonly LayerNormParams _norm;
+
+    [ThreadStatic] private static float[]? t_a1, t_a2, t_row;
+
+    /// <param name="w1">ConvT 1 weight, PyTorch layout [in, mid, 2, 2].</param>
+    /// <param name="w2">ConvT 2 weight [mid, out, 2, 2].</param>
+    public MaskDecoderUpscaler(float[] w1, float[] b1, float[] w2, float[] b2, LayerNormParams norm, int inC, int midC, int outC)
+    {
+        (_in, _mid, _out, _norm) = (inC, midC, outC, norm);
+        var b = new float[inC * 4 * midC];
+        _b1 = new float[4 * midC];
+        for (int s = 0; s < 4; s++)
+            for (int o = 0; o < midC; o++)
+            {
+                _b1[s * midC + o] = b1[o];
+                for (int i = 0; i < inC; i++) b[i * 4 * midC + s * midC + o] = w1[(i * midC + o) * 4 + s];
+            }
+        _w1 = Gemm.PackB(b, inC, 4 * midC, 4 * midC, bTransposed: false);
+        _w2T = new float[4 * outC * midC];
+        _b2 = new float[4 * outC];
+        for (int s = 0; s < 4; s++)
+            for (int c = 0; c < outC; c++)
+            {
+                _b2[s * outC + c] = b2[c];
+                for (int i = 0; i < midC; i++) _w2T[(s * outC + c) * midC + i] = w2[(i * outC + c) * 4 + s];
+            }
+    }
+
+    /// <summary>FLOPs of one <see cref="Run"/> over an h x w token grid (both products and the hypernetwork product).</summary>
+    public long Flops(int h, int w, int masks) => 2L * h * w * (_in * 4 * _mid + 4 * _mid * 4 * _out + 16 * _out * masks);
+
+    /// <summary>
+    /// Low-resolution logits [masks, 4h, 4w] into <paramref name="dst"/> from token-major image tokens
+    /// <paramref name="keys"/> [h·w, in] and the masks' hypernetwork outputs <paramref name="hyper"/> [masks, out].
+    /// Bands run in parallel unless the caller already runs prompts in parallel.
+    /// </summary>
+    public void Run(float[] keys, int h, int w, float[] hyper, int hyperOffset, int masks, float[] dst, long dstOffset)
+    {
+        if (keys.Length < (long)h * w * _in) throw new ArgumentException("Image tokens are smaller than the token grid.");
+        if (dst.Length < dstOffset + 16L * h * w * masks) throw new ArgumentException("Mask output too small.");
+        if (masks > 4 || masks < 1) throw new ArgumentOutOfRangeException(nameof(masks), "One to four masks.");
+        int bands = (h + BandRows - 1) / BandRows;
+        KernelParallel.ForEachSerial(bands, band => RunBand(keys, h, w, hyper, hyperOffset, masks, dst, dstOffset, band * BandRows, Math.Min(h, band * BandRows + BandRows)));
+    }
+
+    private void RunBand(float[] keys, int h, int w, float[] hyper, int hyperOffset, int masks, float[] dst, long dstOffset, int y0, int y1)
+    {
+        int tokens = (y1 - y0) * w, n = 4 * tokens, c1 = 4 * _mid, c2 = 4 * _out;
+        float[] a1 = Buffer(ref t_a1, tokens * c1), a2 = Buffer(ref t_a2, c2 * n), row = Buffer(ref t_row, 4 * n);
+        // [tokens, (sub1, mid)]: every row of mid values is one pixel of the first upscaled map.
+        Gemm.MatMul(tokens, keys.AsSpan(y0 * w * _in), _in, false, _w1, a1, c1, _b1);
+        _norm.Apply(a1.AsSpan(0, n * _mid), n);
+        Activations.Gelu(a1.AsSpan(0, n * _mid));
+        // Transposed second product [(sub2, out), (token, sub1)]: the hypernetwork product then runs along rows.
+        Gemm.MatMulCore(Gemm.Isa, 1, c2, n, _mid, _w2T, _mid, false, a1, _mid, true, a2, n, 1f, false, _b2, default);
+        Activations.Gelu(a2.AsSpan(0, c2 * n));
+        int ow = 4 * w;
+        long plane = 16L * h * w;
+        for (int s2 = 0; s2 < 4; s2++)
+        {
+            MaskDecoder.HyperProduct(hyper.AsSpan(hyperOffset, masks * _out), a2.AsSpan(s2 * _out * n, _out * n), row, masks, _out, n);
+            int dy2 = s2 >> 1, dx2 = s2 & 1;
+            for (int t = 0; t < masks; t++)
+            {
+                ReadOnlySpan<float> r = row.AsSpan(t * n, n);
+                // r[(token, sub1)] lands at (4y + 2·dy1 + dy2, 4x + 2·dx1 + dx2).
+                for (int j = 0; j < tokens; j++)
+                {
+                    int y = y0 + j / w, x = j % w;
+                    long b = dstOffset + t * plane + (long)(4 * y + dy2) * ow + 4 * x + dx2;
+                    dst[b] = r[4 * j];
+                    dst[b + 2] = r[4 * j + 1];
+                    dst[b + 2 * ow] = r[4 * j + 2];
+                    dst[b + 2 * ow + 2] = r[4 * j + 3];
+                }
+            }
+        }
+    }
+
+    private static float[] Buffer(ref float[]? slot, int length)
+    {
+        if (slot is null || slot.Length < length) slot = GC.AllocateUninitializedArray<float>(length);
+        return slot;
+    }
+}
