@@ -26,11 +26,16 @@ public static class BenchCommand
         var peak = new Option<bool>("--peak") { Description = "Also measure the machine's FMA peak (independent FMA chains on every core) and give every figure as a fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
         var amg = new Option<bool>("--amg") { Description = "Time automatic mask generation instead: a --points-per-side grid with the IoU and stability filters off and box NMS at 1.0, so every candidate goes through the whole pipeline." };
+        var kernels = new Option<bool>("--kernels") { Description = "Time the matrix products and attention calls at the models' shapes (ViT-B, EfficientSAM, TinyViT, decoder) instead: GFLOP/s per shape." };
+        var threadCount = new Option<int?>("--threads") { Description = "Threads the kernels may use (default: all processors)." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
         var save = new Option<string?>("--save") { Description = "With --arch: write the synthetic checkpoint to this file instead of benchmarking (.safetensors, else a torch.save-style .pth zip)." };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save, kernels, threadCount };
         cmd.SetAction(r =>
         {
+            if (r.GetValue(threadCount) is int tc)
+                KernelParallel.MaxThreads = tc >= 1 ? tc : throw new CliException("--threads must be at least 1");
+            if (r.GetValue(kernels)) return BenchKernels(r.GetValue(runs), r.GetValue(peak), r.GetValue(json));
             string? synthetic = r.GetValue(arch);
             if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
             else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
@@ -49,9 +54,9 @@ public static class BenchCommand
             if (r.GetValue(amg)) return BenchAmg(sam, img, r.GetValue(amgSide), r.GetValue(json));
             var predictor = new SamPredictor(sam);
 
-            var (encTimes, encFlops) = Time(n, () => predictor.SetImage(img));
+            var enc = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
-            var (decTimes, decFlops) = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            var dec = Time(nd, () => predictor.Predict(prompt, multimask: true));
             // A batch of 64 single-point prompts on an 8x8 grid, as the automatic mask generator decodes them (low resolution, three masks each).
             var grid = new double[2 * BatchPrompts];
             for (int i = 0; i < BatchPrompts; i++)
@@ -59,7 +64,7 @@ public static class BenchCommand
                 grid[2 * i] = (i % 8 + 0.5) * img.Width / 8;
                 grid[2 * i + 1] = (i / 8 + 0.5) * img.Height / 8;
             }
-            var (batchTimes, batchFlops) = Time(Math.Clamp(nd / 4, 2, 5), () => predictor.PredictPoints(grid, multimask: true));
+            var batch = Time(Math.Clamp(nd / 4, 2, 5), () => predictor.PredictPoints(grid, multimask: true));
             double? peakGflops = r.GetValue(peak) ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
             var report = new
             {
@@ -68,9 +73,9 @@ public static class BenchCommand
                 image = new[] { img.Width, img.Height },
                 threads = Environment.ProcessorCount,
                 isa = KernelInfo.Describe(),
-                encoder = Summary(encTimes, encFlops),
-                decoder = Summary(decTimes, decFlops),
-                decoder_batch_64 = Summary(batchTimes, batchFlops),
+                encoder = Summary(enc),
+                decoder = Summary(dec),
+                decoder_batch_64 = Summary(batch),
             };
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(report));
             else
@@ -129,34 +134,79 @@ public static class BenchCommand
         return 0;
     }
 
-    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs);
+    private static int BenchKernels(int runs, bool measurePeak, bool json)
+    {
+        if (runs < 1) throw new CliException("--runs must be at least 1");
+        double? peak = measurePeak ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
+        var rows = new List<KernelTiming>();
+        if (!json)
+        {
+            Console.WriteLine($"kernels, {KernelParallel.MaxThreads} threads, {KernelInfo.Describe()}");
+            if (peak is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
+            Console.WriteLine($"{"shape",-44} {"GFLOP",8} {"min ms",9} {"GFLOP/s",9}{(peak is null ? "" : $" {"of peak",8}")} {"per CPU-s",10}");
+        }
+        foreach (var t in KernelBenchmark.Run(runs))
+        {
+            rows.Add(t);
+            if (!json) Console.WriteLine($"{t.Name,-44} {t.Gflop,8:F2} {t.MinMs,9:F2} {t.GflopsPerSecond,9:F1}{(peak is double p ? $" {t.GflopsPerSecond / p,8:P0}" : "")} {t.CpuGflopsPerCore,10:F1}");
+        }
+        if (json)
+        {
+            var report = new Dictionary<string, object?>
+            {
+                ["peak_gflops"] = peak,
+                ["threads"] = KernelParallel.MaxThreads,
+                ["isa"] = KernelInfo.Describe(),
+                ["kernels"] = rows.ToDictionary(t => t.Name, t => (object)new
+                {
+                    gflop = t.Gflop, min_ms = t.MinMs, gflops_per_s = t.GflopsPerSecond, cpu_gflops_per_core = t.CpuGflopsPerCore,
+                    of_peak = peak is double p ? Math.Round(t.GflopsPerSecond / p, 3) : (double?)null,
+                }),
+            };
+            Console.WriteLine(JsonSerializer.Serialize(report));
+        }
+        return 0;
+    }
+
+    /// <param name="cpu_min_ms">Least process CPU time of a run (all threads): on a shared machine, GFLOP per CPU-second
+    /// (<paramref name="gflops_per_cpu_s"/>) estimates the per-core rate an idle machine would give.</param>
+    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s);
 
     private static void Row(string name, Stats s, double? peak) =>
         Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
 
-    private static Stats Summary(List<double> times, long flops)
+    private static Stats Summary((List<double> Times, long Flops, double CpuMs) run) => Summary(run.Times, run.Flops, run.CpuMs);
+
+    private static Stats Summary(List<double> times, long flops, double cpuMs)
     {
         times.Sort();
         double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
         double gflop = flops / 1e9;
-        return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count);
+        return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count,
+            Math.Round(cpuMs, 1), Math.Round(gflop / (Math.Max(cpuMs, 1e-3) / 1000), 1));
     }
 
     /// <summary>One warm-up run, then <paramref name="n"/> timed runs; returns times (ms) and FLOPs per run.</summary>
-    private static (List<double> Times, long Flops) Time(int n, Action action)
+    private static (List<double> Times, long Flops, double CpuMs) Time(int n, Action action)
     {
         action();
         var times = new List<double>();
         long flops = 0;
+        double cpu = double.MaxValue;
+        using var process = Process.GetCurrentProcess();
         for (int i = 0; i < n; i++)
         {
             long f0 = FlopCounter.Total;
+            process.Refresh();
+            var c0 = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             action();
             times.Add(sw.Elapsed.TotalMilliseconds);
+            process.Refresh();
+            cpu = Math.Min(cpu, (process.TotalProcessorTime - c0).TotalMilliseconds);
             flops = FlopCounter.Total - f0;
         }
-        return (times, flops);
+        return (times, flops, cpu);
     }
 
     private static RgbImage Synthetic(int w, int h)

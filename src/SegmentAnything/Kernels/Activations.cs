@@ -19,6 +19,9 @@ public static unsafe class Activations
     /// <summary>Vectorised float erf (same approximation GELU uses), in place.</summary>
     public static void Erf(Span<float> x) => Apply(x, ErfRange);
 
+    /// <summary>Exact GELU on one range on the calling thread (a GEMM epilogue).</summary>
+    internal static void GeluSerial(float* p, int n) => GeluRange(p, n);
+
     private unsafe delegate void RangeKernel(float* p, int n);
 
     private static unsafe void Apply(Span<float> x, RangeKernel kernel)

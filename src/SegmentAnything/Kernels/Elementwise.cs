@@ -17,6 +17,16 @@ public static unsafe class Elementwise
         }
     }
 
+    /// <summary>dst[i] += src[i] over n floats on the calling thread (a GEMM epilogue).</summary>
+    internal static void AddSerial(float* d, float* s, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= n - 16; i += 16) (Vector512.Load(d + i) + Vector512.Load(s + i)).Store(d + i);
+        for (; i <= n - 8; i += 8) (Vector256.Load(d + i) + Vector256.Load(s + i)).Store(d + i);
+        for (; i < n; i++) d[i] += s[i];
+    }
+
     /// <summary>dst[i] = a[i] + b[i].</summary>
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {

@@ -124,6 +124,33 @@ public static class Gemm
     }
 
     /// <summary>
+    /// C[m,n] = A[m,k] · B + colBias with B prepacked, then an element-wise epilogue on each finished block
+    /// of C while it is in cache: GELU of C, or residual[i,j] += C[i,j] (row stride <paramref name="ldr"/>).
+    /// </summary>
+    internal static void MatMul(int m, ReadOnlySpan<float> a, int lda, PackedMatrix b, Span<float> c, int ldc,
+        ReadOnlySpan<float> colBias, GemmEpilogue epilogue, Span<float> residual = default, int ldr = 0)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        int n = b.N, k = b.K;
+        CheckDims(m, n, k);
+        CheckOperand(a, 0, m, k, lda, "A");
+        CheckOperand(c, 0, m, n, ldc, "C");
+        if (epilogue == GemmEpilogue.AddInto) CheckOperand(residual, 0, m, n, ldr, "residual");
+        if (!colBias.IsEmpty && colBias.Length < n) throw new ArgumentException("Column bias shorter than n.");
+        if (m == 0 || n == 0) return;
+        if (k == 0) throw new ArgumentException("Epilogue products need k > 0.");
+        unsafe
+        {
+            fixed (float* pa = a) fixed (float* pc = c) fixed (float* pbias = colBias) fixed (float* pr = residual)
+            {
+                new GemmDriver(b.Isa, m, n, k, new MatrixRef(pa, lda, false), default, b.Pointer, pc, ldc, 1f, false, null, pbias)
+                    .WithEpilogue(epilogue, pr, ldr).Run(KernelParallel.MaxThreads);
+            }
+        }
+        GC.KeepAlive(b);
+    }
+
+    /// <summary>
     /// C[m,n] = alpha · A[m,k] · B with B prepacked, on the calling thread only: for callers that run
     /// many products in parallel and reuse one packed operand across them (attention keys and values).
     /// </summary>

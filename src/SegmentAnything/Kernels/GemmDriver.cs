@@ -5,6 +5,16 @@ namespace SegmentAnything.Kernels;
 /// panels, and the C block is cut into tiles (MC rows x a few NR panels) that workers take from a shared
 /// counter. Inside a tile a B micro-panel stays in L1 while the A panels of the tile stream from L2.
 /// </summary>
+/// <summary>Element-wise work fused onto a product's result (see <see cref="GemmDriver.WithEpilogue"/>).</summary>
+internal enum GemmEpilogue
+{
+    None,
+    /// <summary>C = gelu(C), exact erf.</summary>
+    Gelu,
+    /// <summary>R += C for a residual R of the same shape (C is still written).</summary>
+    AddInto,
+}
+
 internal sealed unsafe class GemmDriver
 {
     internal const int KcTarget = 256;
@@ -23,6 +33,23 @@ internal sealed unsafe class GemmDriver
     private readonly bool _accumulate;
     private readonly float* _rowBias, _colBias;
     private readonly delegate*<nint, float*, float*, float*, nint, float, bool, float*, float*, void> _kernel;
+
+    private GemmEpilogue _epilogue;
+    private float* _residual;
+    private nint _ldr;
+
+    /// <summary>
+    /// An element-wise step applied to each finished block of C while it is still in cache (prepacked B only;
+    /// <see cref="Run"/> applies it as a separate pass otherwise).
+    /// </summary>
+    public GemmDriver WithEpilogue(GemmEpilogue epilogue, float* residual = null, nint ldr = 0)
+    {
+        if (epilogue == GemmEpilogue.AddInto && residual == null) throw new ArgumentNullException(nameof(residual));
+        _epilogue = epilogue;
+        _residual = residual;
+        _ldr = ldr;
+        return this;
+    }
 
     // State of the (jc, pc) block being computed.
     private int _jc, _nc, _pc, _kc, _aPanels, _bPanels, _rowBlocks, _colTiles, _panelsPerTile;
@@ -60,6 +87,11 @@ internal sealed unsafe class GemmDriver
     public void Run(int threads)
     {
         if ((long)_m * _n * _k < ParallelThreshold) threads = 1;
+        if (_prepackedB != null)
+        {
+            RunPrepacked(threads);
+            return;
+        }
         int kcBlock = KcBlock(_k);
         int mPad = (_m + _mr - 1) / _mr * _mr;
         _aPack = AlignedBuffer.PackA.Get((long)mPad * kcBlock);
@@ -89,6 +121,105 @@ internal sealed unsafe class GemmDriver
                 int tiles = _rowBlocks * _colTiles;
                 if (threads == 1) for (int t = 0; t < tiles; t++) Tile(t);
                 else KernelParallel.For(tiles, threads, Tile);
+            }
+        }
+        if (_epilogue != GemmEpilogue.None) ApplyEpilogue(0, _m, 0, _n);
+    }
+
+    private void ApplyEpilogue(int i0, int i1, int j0, int j1)
+    {
+        for (int i = i0; i < i1; i++)
+        {
+            float* c = _c + (nint)i * _ldc + j0;
+            if (_epilogue == GemmEpilogue.Gelu) Activations.GeluSerial(c, j1 - j0);
+            else Elementwise.AddSerial(_residual + (nint)i * _ldr + j0, c, j1 - j0);
+        }
+    }
+
+    /// <summary>Widest column chunk run through all of k at once: its C block (MC rows) stays in L2 across the KC blocks.</summary>
+    private const int MaxPanelsPerChunk = 24;
+
+    // Prepacked-B work split, set by RunPrepacked.
+    private int _itemColSplits, _itemPanels, _kcBlock, _nPadTotal;
+
+    /// <summary>
+    /// B already packed (weights): each work item is an MC-row block (times a column range only when there
+    /// are too few row blocks to share), run by one thread through every KC block, so the whole product
+    /// needs a single hand-off. The item packs its A rows once for all of k and sweeps its columns in
+    /// chunks whose C block stays in L2 while k advances.
+    /// </summary>
+    private void RunPrepacked(int threads)
+    {
+        _kcBlock = KcBlock(_k);
+        int panels = (_n + _nr - 1) / _nr;
+        _nPadTotal = panels * _nr;
+        int rowBlocks = (_m + _mc - 1) / _mc;
+        int splits = threads == 1 || rowBlocks >= 8 * threads ? 1 : Math.Min(panels, (8 * threads + rowBlocks - 1) / rowBlocks);
+        _itemPanels = (panels + splits - 1) / splits;
+        _itemColSplits = (panels + _itemPanels - 1) / _itemPanels;
+        int items = rowBlocks * _itemColSplits;
+        if (threads == 1) for (int t = 0; t < items; t++) PrepackedItem(t);
+        else KernelParallel.For(items, threads, PrepackedItem);
+    }
+
+    private void PrepackedItem(int t)
+    {
+        int rb = t / _itemColSplits, cs = t % _itemColSplits;
+        int i0 = rb * _mc, rows = Math.Min(_mc, _m - i0), aPanels = (rows + _mr - 1) / _mr;
+        int panels = (_n + _nr - 1) / _nr;
+        int first = cs * _itemPanels, last = Math.Min(panels, first + _itemPanels);
+        int mr = _mr, nr = _nr;
+        // A rows packed once for all of k: KC block pc starts at aPanels·MR·pc.
+        float* aAll = AlignedBuffer.PackA.Get((long)aPanels * mr * _k);
+        float* tmp = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
+        for (int jp0 = first; jp0 < last; jp0 += MaxPanelsPerChunk)
+        {
+            int jp1 = Math.Min(last, jp0 + MaxPanelsPerChunk);
+            for (int pc = 0; pc < _k; pc += _kcBlock)
+            {
+                int kc = Math.Min(_kcBlock, _k - pc);
+                float* aPack = aAll + (nint)aPanels * mr * pc;
+                if (jp0 == first)
+                    for (int ip = 0; ip < aPanels; ip++)
+                        GemmPacking.PackAPanel(_a, i0 + ip * mr, Math.Min(mr, rows - ip * mr), pc, kc, mr, aPack + (nint)ip * kc * mr);
+                bool load = _accumulate || pc > 0;
+                float* bBlock = _prepackedB + (nint)pc * _nPadTotal;
+                for (int jp = jp0; jp < jp1; jp++)
+                {
+                    int j = jp * nr, nrEff = Math.Min(nr, _n - j);
+                    float* bp = bBlock + (nint)jp * kc * nr;
+                    float* colBias = _colBias == null ? null : _colBias + j;
+                    for (int ip = 0; ip < aPanels; ip++)
+                    {
+                        int i = i0 + ip * mr, mrEff = Math.Min(mr, _m - i);
+                        float* c = _c + (nint)i * _ldc + j;
+                        float* rowBias = _rowBias == null ? null : _rowBias + i;
+                        float* ap = aPack + (nint)ip * kc * mr;
+                        if (mrEff == mr && nrEff == nr) _kernel(kc, ap, bp, c, _ldc, _alpha, load, rowBias, colBias);
+                        else EdgeTile(kc, ap, bp, c, mrEff, nrEff, load, rowBias, colBias, tmp);
+                    }
+                }
+            }
+            if (_epilogue != GemmEpilogue.None) ApplyEpilogue(i0, i0 + rows, jp0 * nr, Math.Min(_n, jp1 * nr));
+        }
+    }
+
+    /// <summary>A ragged micro-tile: computed whole into a scratch tile, then the valid part stored.</summary>
+    private void EdgeTile(int kc, float* ap, float* bp, float* c, int mrEff, int nrEff, bool load, float* rowBias, float* colBias, float* tmp)
+    {
+        int nr = _nr;
+        _kernel(kc, ap, bp, tmp, nr, 1f, false, null, null);
+        for (int r = 0; r < mrEff; r++)
+        {
+            float* cr = c + (nint)r * _ldc;
+            float* tr = tmp + r * nr;
+            if (load)
+                for (int jj = 0; jj < nrEff; jj++) cr[jj] = MathF.FusedMultiplyAdd(tr[jj], _alpha, cr[jj]);
+            else
+            {
+                float rbias = rowBias == null ? 0f : rowBias[r];
+                for (int jj = 0; jj < nrEff; jj++)
+                    cr[jj] = MathF.FusedMultiplyAdd(tr[jj], _alpha, (colBias == null ? 0f : colBias[jj]) + rbias);
             }
         }
     }

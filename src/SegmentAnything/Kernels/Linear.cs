@@ -66,6 +66,38 @@ public sealed class Linear
         else Gemm.MatMul(rows, x, ldx, false, _weight!, y, ldy, accumulate ? default : _bias, 1f, accumulate);
     }
 
+    /// <summary>y = gelu(x·Wᵀ + b), the activation applied to each block of y while it is in cache.</summary>
+    internal void ForwardGelu(ReadOnlySpan<float> x, Span<float> y, int rows)
+    {
+        CheckSizes(x, y, rows);
+        if (_int8 is not null || rows == 0 || InFeatures == 0)
+        {
+            Forward(x, y, rows);
+            Activations.Gelu(y[..(rows * OutFeatures)]);
+        }
+        else Gemm.MatMul(rows, x, InFeatures, _weight!, y, OutFeatures, _bias, GemmEpilogue.Gelu);
+    }
+
+    /// <summary>y = x·Wᵀ + b, then residual += y (the official x + f(x) order), each block while it is in cache.</summary>
+    internal void ForwardAddInto(ReadOnlySpan<float> x, Span<float> y, int rows, Span<float> residual)
+    {
+        CheckSizes(x, y, rows);
+        if (residual.Length < (long)rows * OutFeatures) throw new ArgumentException("Linear residual too small.");
+        if (_int8 is not null || rows == 0 || InFeatures == 0)
+        {
+            Forward(x, y, rows);
+            Elementwise.Add(residual[..(rows * OutFeatures)], y);
+        }
+        else Gemm.MatMul(rows, x, InFeatures, _weight!, y, OutFeatures, _bias, GemmEpilogue.AddInto, residual, OutFeatures);
+    }
+
+    private void CheckSizes(ReadOnlySpan<float> x, ReadOnlySpan<float> y, int rows)
+    {
+        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (x.Length < (long)rows * InFeatures) throw new ArgumentException("Linear input too small.");
+        if (y.Length < (long)rows * OutFeatures) throw new ArgumentException("Linear output too small.");
+    }
+
     public float[] Forward(ReadOnlySpan<float> x, int rows)
     {
         var y = new float[rows * OutFeatures];

@@ -221,6 +221,28 @@ internal static class VectorMath
         return Vector512.ConditionalSelect(Vector512.Equals(q, q), result, q);
     }
 
+    /// <summary>
+    /// exp(q) for q ≤ 0 (a softmax's shifted scores), with the polynomial of <see cref="Exp(Vector512{float})"/>:
+    /// no overflow clamp or NaN select, and 2ⁿ applied with one vscalefps. Below ExpMin the result is
+    /// the (denormal or zero) value at ExpMin instead of exactly zero. Needs AVX-512F.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ExpNonPositive(Vector512<float> q)
+    {
+        var x = Vector512.MaxNative(q, Vector512.Create(ExpMin));
+        var n = Vector512.Round(x * Vector512.Create(Log2E));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E7), r, Vector512.Create(E6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        return System.Runtime.Intrinsics.X86.Avx512F.Scale(p, n);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> PolyA(Vector512<float> s)
     {

@@ -49,18 +49,20 @@ internal sealed class MlpBlock(Linear lin1, Linear lin2, bool gelu)
 
     public int Hidden => lin1.OutFeatures;
 
-    /// <summary>residual += mlp(x), with the hidden and output activations in pooled buffers.</summary>
-    public void ForwardAdd(ReadOnlySpan<float> x, int rows, Span<float> residual)
+    /// <summary>residual += lin2(act(lin1(x))), the activation and the add fused into the products; pooled scratch.</summary>
+    public void ForwardAddInto(ReadOnlySpan<float> x, int rows, Span<float> residual)
     {
         var pool = System.Buffers.ArrayPool<float>.Shared;
-        int hidden = rows * lin1.OutFeatures, output = rows * lin2.OutFeatures;
-        float[] h = pool.Rent(hidden), y = pool.Rent(output);
+        float[] h = pool.Rent(rows * lin1.OutFeatures), y = pool.Rent(rows * lin2.OutFeatures);
         try
         {
-            lin1.Forward(x, h.AsSpan(0, hidden), rows);
-            if (gelu) Activations.Gelu(h.AsSpan(0, hidden)); else Activations.Relu(h.AsSpan(0, hidden));
-            lin2.Forward(h.AsSpan(0, hidden), y.AsSpan(0, output), rows);
-            Elementwise.Add(residual[..output], y.AsSpan(0, output));
+            if (gelu) lin1.ForwardGelu(x, h, rows);
+            else
+            {
+                lin1.Forward(x, h, rows);
+                Activations.Relu(h.AsSpan(0, rows * lin1.OutFeatures));
+            }
+            lin2.ForwardAddInto(h, y, rows, residual);
         }
         finally { pool.Return(h); pool.Return(y); }
     }

@@ -137,24 +137,29 @@ internal sealed class EfficientSamVitBlock
     private static Linear Bind(WeightBinder binder, string prefix, int fanIn, int fanOut) =>
         new(binder.Take(prefix + ".weight", fanOut, fanIn), binder.Take(prefix + ".bias", fanOut), fanIn, fanOut);
 
-    /// <summary>Updates the tokens <paramref name="x"/> [n, dim] in place.</summary>
+    /// <summary>Updates the tokens <paramref name="x"/> [n, dim] in place; scratch from the shared array pool.</summary>
     public void Forward(float[] x, int n)
     {
-        int d = _dim;
-        float[] h = (float[])x.Clone();
-        _norm1.Apply(h, n);
-        float[] qkv = _qkv.Forward(h, n);
-        // The fused projection is laid out [n, 3, heads, headDim]: q, k and v are column blocks of width d.
-        EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
-            n, n, _heads, d / _heads, _scale, h);
-        float[] attn = _proj.Forward(h, n);
-        Elementwise.Add(x, attn);
+        int d = _dim, size = n * d;
+        var pool = System.Buffers.ArrayPool<float>.Shared;
+        float[] h = pool.Rent(size), qkv = pool.Rent(3 * size), y = pool.Rent(size), hidden = pool.Rent(n * _fc1.OutFeatures);
+        try
+        {
+            Span<float> residual = x.AsSpan(0, size);
+            residual.CopyTo(h);
+            _norm1.Apply(h, n);
+            _qkv.Forward(h, qkv, n);
+            // The fused projection is laid out [n, 3, heads, headDim]: q, k and v are column blocks of width d.
+            if (GlobalAttention.IsSupported) GlobalAttention.Run(qkv, 3 * d, 0, d, 2 * d, n, _heads, d / _heads, _scale, h, d);
+            else EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
+                n, n, _heads, d / _heads, _scale, h);
+            _proj.ForwardAddInto(h, y, n, residual);
 
-        x.AsSpan().CopyTo(h);
-        _norm2.Apply(h, n);
-        float[] hidden = _fc1.Forward(h, n);
-        Activations.Gelu(hidden);
-        float[] mlp = _fc2.Forward(hidden, n);
-        Elementwise.Add(x, mlp);
+            residual.CopyTo(h);
+            _norm2.Apply(h, n);
+            _fc1.ForwardGelu(h, hidden, n);
+            _fc2.ForwardAddInto(hidden, y, n, residual);
+        }
+        finally { pool.Return(h); pool.Return(qkv); pool.Return(y); pool.Return(hidden); }
     }
 }

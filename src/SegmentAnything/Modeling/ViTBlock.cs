@@ -16,6 +16,7 @@ internal sealed class ViTBlock
     private readonly float[]? _relPosH, _relPosW;
     // The rel-pos tables as prepacked Bᵀ operands of the per-query dot products.
     private readonly PackedMatrix? _relPosHPacked, _relPosWPacked;
+    private readonly RelPosTables? _relPos;
     private readonly MlpBlock _mlp;
     private readonly int _dim, _heads, _window;
 
@@ -25,6 +26,8 @@ internal sealed class ViTBlock
         int headDim = dim / heads;
         if (relH is not null) _relPosHPacked = Gemm.PackB(relH, headDim, relH.Length / headDim, headDim, true);
         if (relW is not null) _relPosWPacked = Gemm.PackB(relW, headDim, relW.Length / headDim, headDim, true);
+        if (_relPosHPacked is not null && _relPosWPacked is not null)
+            _relPos = new RelPosTables((_relPosHPacked.N + 1) / 2, (_relPosWPacked.N + 1) / 2, _relPosHPacked, _relPosWPacked);
     }
 
     public static ViTBlock Load(WeightBinder w, string name, ImageEncoderViTConfig c, int window)
@@ -42,11 +45,7 @@ internal sealed class ViTBlock
             dim, c.NumHeads, window);
     }
 
-    /// <summary>
-    /// Runs the block on tokens x [h·w, dim] in place. Every intermediate (normed tokens, windows, qkv, attention
-    /// and MLP outputs) lives in pooled buffers: an encoder call would otherwise leave hundreds of megabytes of
-    /// large-object garbage per block (ViT-H), which the GC lets pile up into gigabytes of working set.
-    /// </summary>
+    /// <summary>Runs the block on tokens x [h·w, dim] in place. Scratch comes from the shared array pool.</summary>
     public void Forward(float[] x, int h, int w)
     {
         int n = h * w, dim = _dim;
@@ -54,40 +53,39 @@ internal sealed class ViTBlock
         float[] t = pool.Rent(n * dim);
         try
         {
-            Span<float> tokens = t.AsSpan(0, n * dim);
-            x.AsSpan(0, n * dim).CopyTo(tokens);
-            _norm1.Apply(tokens, n);
+            x.AsSpan(0, n * dim).CopyTo(t);
+            _norm1.Apply(t, n);
+            if (_window > 0)
+            {
+                int winRows = (h + _window - 1) / _window, winCols = (w + _window - 1) / _window;
+                int nWin = winRows * winCols, tokensPerWin = _window * _window, rows = nWin * tokensPerWin;
+                // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
+                float[] windows = pool.Rent(rows * dim), attnOut = pool.Rent(rows * dim);
+                try
+                {
+                    windows.AsSpan(0, rows * dim).Clear();
+                    Partition(t, windows, h, w, winRows, winCols);
+                    Attention(windows, nWin, tokensPerWin, _window, _window, attnOut, null);
+                    Unpartition(attnOut, x, h, w, winRows, winCols);
+                }
+                finally { pool.Return(windows); pool.Return(attnOut); }
+            }
+            else
+            {
+                float[] attnOut = pool.Rent(n * dim);
+                try { Attention(t, 1, n, h, w, attnOut, x); }
+                finally { pool.Return(attnOut); }
+            }
 
-            int size = _window > 0 ? _window : h;
-            int sizeW = _window > 0 ? _window : w;
-            int winRows = _window > 0 ? (h + _window - 1) / _window : 1;
-            int winCols = _window > 0 ? (w + _window - 1) / _window : 1;
-            int nWin = winRows * winCols, tokensPerWin = size * sizeW;
-            // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
-            float[]? windows = _window > 0 ? Partition(t, h, w, winRows, winCols) : null;
-            float[] attnOut;
-            try { attnOut = Attention(windows ?? t, nWin, tokensPerWin, size, sizeW); }
-            finally { if (windows is not null) pool.Return(windows); }
-            if (_window > 0) Unpartition(attnOut, x, h, w, winRows, winCols);
-            else Elementwise.Add(x.AsSpan(0, n * dim), attnOut.AsSpan(0, n * dim));
-            pool.Return(attnOut);
-
-            x.AsSpan(0, n * dim).CopyTo(tokens);
-            _norm2.Apply(tokens, n);
-            _mlp.ForwardAdd(tokens, n, x);
+            x.AsSpan(0, n * dim).CopyTo(t);
+            _norm2.Apply(t, n);
+            _mlp.ForwardAddInto(t, n, x);
         }
         finally { pool.Return(t); }
     }
 
-    /// <summary>The zero-padded windows, in a pooled buffer the caller returns.</summary>
-    private float[] Partition(float[] t, int h, int w, int winRows, int winCols)
-    {
-        int length = winRows * winCols * _window * _window * _dim;
-        var windows = ArrayPool<float>.Shared.Rent(length);
-        windows.AsSpan(0, length).Clear();
-        ForEachWindowRow(h, w, winRows, winCols, (image, window, count) => t.AsSpan(image, count).CopyTo(windows.AsSpan(window)));
-        return windows;
-    }
+    private void Partition(float[] t, float[] windows, int h, int w, int winRows, int winCols) =>
+        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => t.AsSpan(image, length).CopyTo(windows.AsSpan(window)));
 
     /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
     private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols) =>
@@ -112,18 +110,40 @@ internal sealed class ViTBlock
 
     /// <summary>
     /// Multi-head self-attention over nWin independent sequences of <paramref name="n"/> tokens, then
-    /// the output projection (returned in a pooled buffer the caller returns). One task per (window, head): long sequences (global blocks) pack the
-    /// head's keys and values once and sweep small query chunks over them, so the packed operands and
-    /// each chunk's scores stay in cache; the rel-pos add and softmax run per row while it is in L1.
-    /// The query scale is applied as the product's alpha; rel-pos uses the unscaled queries.
+    /// the output projection into <paramref name="output"/> (and onto <paramref name="residual"/> when given).
     /// </summary>
-    private float[] Attention(float[] tokens, int nWin, int n, int qh, int qw)
+    private void Attention(float[] tokens, int nWin, int n, int qh, int qw, float[] output, float[]? residual)
     {
-        int dim = _dim, heads = _heads, hd = dim / heads, rows = nWin * n, ld = 3 * dim;
+        int dim = _dim, rows = nWin * n;
         var pool = ArrayPool<float>.Shared;
-        float[] qkv = pool.Rent(rows * ld), merged = pool.Rent(rows * dim);
-        _qkv.Forward(tokens.AsSpan(0, rows * dim), qkv.AsSpan(0, rows * ld), rows);
+        float[] qkv = pool.Rent(rows * 3 * dim), merged = pool.Rent(rows * dim);
+        try
+        {
+            _qkv.Forward(tokens, qkv, rows);
+            MultiHead(qkv, nWin, n, qh, qw, merged);
+            // The output projection: added onto the residual stream in its epilogue for a global block.
+            if (residual is not null) _proj.ForwardAddInto(merged, output, rows, residual);
+            else _proj.Forward(merged, output, rows);
+        }
+        finally { pool.Return(qkv); pool.Return(merged); }
+    }
+
+    /// <summary>
+    /// Heads of the attention into <paramref name="merged"/> [rows, dim], heads side by side: the fused
+    /// <see cref="GlobalAttention"/> kernel where the 512-bit kernels exist. Otherwise one task per (window,
+    /// head): long sequences pack the head's keys and values once and sweep small query chunks over them;
+    /// the rel-pos add and softmax run per row while it is in L1. The query scale is applied as the
+    /// product's alpha; rel-pos uses the unscaled queries.
+    /// </summary>
+    private void MultiHead(float[] qkv, int nWin, int n, int qh, int qw, float[] merged)
+    {
+        int dim = _dim, heads = _heads, hd = dim / heads, ld = 3 * dim;
         float scale = (float)Math.Pow(hd, -0.5);
+        if (GlobalAttention.IsSupported && (_relPosH is null || (_relPos is not null && _relPos.Height == qh && _relPos.Width == qw)))
+        {
+            GlobalAttention.Run(qkv, ld, 0, dim, 2 * dim, nWin, n, heads, hd, scale, merged, dim, _relPos);
+            return;
+        }
         bool packed = n > 1024;
         int chunk = packed ? QueryChunk : n;
         KernelParallel.For(nWin * heads, KernelParallel.MaxThreads, task =>
@@ -133,6 +153,7 @@ internal sealed class ViTBlock
             PackedMatrix? keys = packed ? Gemm.PackB(qkv.AsSpan(kOff), hd, n, ld, true) : null;
             PackedMatrix? values = packed ? Gemm.PackB(qkv.AsSpan(vOff), n, hd, ld, false) : null;
             int rowsMax = Math.Min(chunk, n);
+            var pool = ArrayPool<float>.Shared;
             float[] scores = pool.Rent(rowsMax * n);
             float[] dh = pool.Rent(rowsMax * (2 * qh - 1)), dw = pool.Rent(rowsMax * (2 * qw - 1)), relW = pool.Rent(qw);
             try
@@ -156,11 +177,6 @@ internal sealed class ViTBlock
                 pool.Return(scores); pool.Return(dh); pool.Return(dw); pool.Return(relW);
             }
         });
-        pool.Return(qkv);
-        float[] projected = pool.Rent(rows * dim);
-        _proj.Forward(merged.AsSpan(0, rows * dim), projected.AsSpan(0, rows * dim), rows);
-        pool.Return(merged);
-        return projected;
     }
 
     /// <summary>Query rows per chunk of a global block: a multiple of the micro-kernel height whose scores fit in L2.</summary>

@@ -1,0 +1,283 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SegmentAnything.Kernels;
+
+/// <summary>
+/// The decomposed relative-position terms of SAM's attention (image_encoder.py <c>add_decomposed_rel_pos</c>)
+/// for a qh x qw token grid: each table is prepacked as the Bᵀ operand [headDim, 2·size−1] of q·R.
+/// </summary>
+public sealed record RelPosTables(int Height, int Width, PackedMatrix TableH, PackedMatrix TableW);
+
+/// <summary>
+/// Multi-head self-attention over one long sequence (the encoders' global blocks), computed transposed:
+/// for a tile of 32 queries, Sᵀ = K·Qᵀ is built key-row by key-row with the 12x32 GEMM micro-kernel
+/// (keys packed once per head as A panels, the query tile as one B panel that stays in L1), so each
+/// key row of Sᵀ holds the 32 queries side by side: the softmax over keys becomes two vector lanes per
+/// row (max, exp and sum with no horizontal reductions), and Sᵀ is already the packed B panel of
+/// Oᵀ = Vᵀ·P. The score tile (keys x 32) stays in L2; the 4096x4096 matrix never exists.
+/// The division by the softmax sum is applied to the 32x64 output instead of the 32x4096 probabilities
+/// (a difference of one rounding). Requires the 512-bit GEMM kernels (<see cref="IsSupported"/>).
+/// </summary>
+public static unsafe class GlobalAttention
+{
+    public static bool IsSupported => Gemm.Isa == GemmIsa.Vector512 && Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+
+    private const int QueryTile = GemmMicroKernels.Nr512; // 32 queries: one B panel
+    private const int KeyPanel = GemmMicroKernels.Mr512;  // 12 keys per Sᵀ micro-tile
+    private const int ValuePanel = 8;                     // head dims per Oᵀ micro-tile (64 = 8·8)
+
+    [ThreadStatic] private static AlignedBuffer? t_scratch, t_packed;
+
+    /// <summary>
+    /// output[i, h·hd + d] = Σⱼ softmax_j(scale·q_i·k_j (+ rel-pos)) · v_j[d] for every head h, where q, k
+    /// and v rows of token i start at <paramref name="qkv"/>[i·ld + qOff/kOff/vOff + h·hd].
+    /// With <paramref name="relPos"/> the unscaled q·Rh[qy−ky] and q·Rw[qx−kx] are added to the scaled scores
+    /// ((s + h) + w, the official order), for n = Height·Width tokens in raster order.
+    /// </summary>
+    public static void Run(ReadOnlySpan<float> qkv, int ld, int qOff, int kOff, int vOff, int n, int heads, int hd,
+        float scale, Span<float> output, int ldo, RelPosTables? relPos = null) =>
+        Run(qkv, ld, qOff, kOff, vOff, 1, n, heads, hd, scale, output, ldo, relPos);
+
+    /// <summary>
+    /// The same over <paramref name="sequences"/> independent sequences of n tokens stored one after
+    /// another (the windows of a windowed block): sequence s occupies rows [s·n, (s+1)·n) of qkv and output.
+    /// </summary>
+    public static void Run(ReadOnlySpan<float> qkv, int ld, int qOff, int kOff, int vOff, int sequences, int n, int heads, int hd,
+        float scale, Span<float> output, int ldo, RelPosTables? relPos = null)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("GlobalAttention needs the 512-bit GEMM kernels.");
+        if (sequences <= 0 || n <= 0 || heads <= 0 || hd <= 0) throw new ArgumentException("Attention sizes must be positive.");
+        int width = heads * hd;
+        if (qOff < 0 || kOff < 0 || vOff < 0 || Math.Max(qOff, Math.Max(kOff, vOff)) + width > ld)
+            throw new ArgumentException("q/k/v column blocks do not fit the row stride.");
+        int rowsTotal = checked(sequences * n);
+        Gemm.CheckOperand(qkv, 0, rowsTotal, ld, ld, "qkv");
+        Gemm.CheckOperand(output, 0, rowsTotal, width, ldo, "output");
+        if (relPos is not null && (relPos.Height * relPos.Width != n || relPos.TableH.K != hd || relPos.TableW.K != hd
+            || relPos.TableH.N != 2 * relPos.Height - 1 || relPos.TableW.N != 2 * relPos.Width - 1))
+            throw new ArgumentException("Relative-position tables do not match the token grid.");
+
+        int keyPanels = (n + KeyPanel - 1) / KeyPanel, hdPad = (hd + ValuePanel - 1) / ValuePanel * ValuePanel;
+        long kFloats = (long)keyPanels * KeyPanel * hd, perHead = kFloats + (long)hdPad * n;
+        int tiles = (n + QueryTile - 1) / QueryTile, pairs = sequences * heads, threads = KernelParallel.MaxThreads;
+        fixed (float* pq = qkv) fixed (float* po = output)
+        {
+            nint src = (nint)pq, dst = (nint)po;
+            if (pairs >= 4 * threads || tiles == 1)
+            {
+                // Many short sequences (windows): one task per (sequence, head) packs its keys and values
+                // into its thread's buffer and runs all its query tiles.
+                KernelParallel.For(pairs, threads, t =>
+                {
+                    int s = t / heads, h = t % heads;
+                    float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
+                    float* rows = (float*)src + (nint)s * n * ld;
+                    Pack(rows, ld, kOff + h * hd, vOff + h * hd, n, hd, hdPad, k, k + kFloats);
+                    for (int q0 = 0; q0 < n; q0 += QueryTile)
+                        QueryTileAttention(rows, ld, qOff + h * hd, q0, Math.Min(QueryTile, n - q0), n, hd, hdPad, scale,
+                            k, k + kFloats, (float*)dst + (nint)s * n * ldo + h * hd, ldo, relPos);
+                });
+            }
+            else
+            {
+                // Few long sequences (global blocks): pack every head once, then spread the query tiles.
+                float[] packed = ArrayPool<float>.Shared.Rent(checked((int)(perHead * pairs)));
+                try
+                {
+                    fixed (float* pp = packed)
+                    {
+                        nint pk = (nint)pp;
+                        KernelParallel.For(pairs, threads, t =>
+                        {
+                            float* k = (float*)pk + t * perHead;
+                            Pack((float*)src + (nint)(t / heads) * n * ld, ld, kOff + t % heads * hd, vOff + t % heads * hd, n, hd, hdPad, k, k + kFloats);
+                        });
+                        KernelParallel.For(pairs * tiles, threads, t =>
+                        {
+                            int pair = t / tiles, s = pair / heads, h = pair % heads, q0 = t % tiles * QueryTile;
+                            float* k = (float*)pk + pair * perHead;
+                            QueryTileAttention((float*)src + (nint)s * n * ld, ld, qOff + h * hd, q0, Math.Min(QueryTile, n - q0), n, hd, hdPad, scale,
+                                k, k + kFloats, (float*)dst + (nint)s * n * ldo + h * hd, ldo, relPos);
+                        });
+                    }
+                }
+                finally { ArrayPool<float>.Shared.Return(packed); }
+            }
+        }
+        FlopCounter.Add(2L * pairs * n, n, hd);
+    }
+
+    /// <summary>Keys as 12-key A panels [hd][12]; values transposed as 8-dim A panels [n][8].</summary>
+    private static void Pack(float* rows, int ld, int kCol, int vCol, int n, int hd, int hdPad, float* keysDst, float* valuesDst)
+    {
+        var keys = new MatrixRef(rows + kCol, ld, false);
+        for (int p = 0, panels = (n + KeyPanel - 1) / KeyPanel; p < panels; p++)
+            GemmPacking.PackAPanel(keys, p * KeyPanel, Math.Min(KeyPanel, n - p * KeyPanel), 0, hd, KeyPanel, keysDst + (nint)p * KeyPanel * hd);
+        var valuesT = new MatrixRef(rows + vCol, ld, true);
+        for (int p = 0; p < hdPad / ValuePanel; p++)
+            GemmPacking.PackAPanel(valuesT, p * ValuePanel, Math.Min(ValuePanel, hd - p * ValuePanel), 0, n, ValuePanel, valuesDst + (nint)p * ValuePanel * n);
+    }
+
+    private static void QueryTileAttention(float* qkv, int ld, int qCol, int q0, int rows, int n, int hd, int hdPad, float scale,
+        float* keys, float* valuesT, float* output, int ldo, RelPosTables? relPos)
+    {
+        int keyPanels = (n + KeyPanel - 1) / KeyPanel;
+        int relFloats = relPos is null ? 0 : (relPos.Height + relPos.Width) * QueryTile;
+        long need = (long)QueryTile * hd + (long)keyPanels * KeyPanel * QueryTile + hdPad * QueryTile + QueryTile + relFloats;
+        float* qPanel = (t_scratch ??= new AlignedBuffer()).Get(need);
+        float* scores = qPanel + QueryTile * hd;                 // Sᵀ: [keys][32], 64-byte aligned rows
+        float* outT = scores + (nint)keyPanels * KeyPanel * QueryTile; // Oᵀ: [hdPad][32]
+        float* inverse = outT + hdPad * QueryTile;
+        float* relTerms = inverse + QueryTile;
+
+        GemmPacking.PackBPanel(new MatrixRef(qkv + (nint)q0 * ld + qCol, ld, true), 0, rows, 0, hd, QueryTile, qPanel);
+        for (int p = 0; p < keyPanels; p++)
+            GemmMicroKernels.Kernel12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, QueryTile, scale, false, null, null);
+
+        if (relPos is not null) RelPosTerms(qkv + (nint)q0 * ld + qCol, ld, q0, rows, relPos, relTerms);
+        SoftmaxColumns(scores, n, relPos, relTerms, inverse);
+
+        for (int p = 0; p < hdPad / ValuePanel; p++)
+            Kernel8x32(n, valuesT + (nint)p * ValuePanel * n, scores, outT + p * ValuePanel * QueryTile);
+        for (int i = 0; i < rows; i++)
+        {
+            float* o = output + (nint)(q0 + i) * ldo;
+            float inv = inverse[i];
+            for (int d = 0; d < hd; d++) o[d] = outT[d * QueryTile + i] * inv;
+        }
+    }
+
+    /// <summary>
+    /// Per query of the tile, q·Rh and q·Rw laid out so the softmax pass reads vectors across queries:
+    /// H[ky][i] = q_i·Rh[qy_i − ky + Height − 1] and W[kx][i] = q_i·Rw[qx_i − kx + Width − 1].
+    /// </summary>
+    private static void RelPosTerms(float* queries, int ld, int q0, int rows, RelPosTables rel, float* terms)
+    {
+        int qh = rel.Height, qw = rel.Width, spanH = 2 * qh - 1, spanW = 2 * qw - 1;
+        var pool = ArrayPool<float>.Shared;
+        float[] dh = pool.Rent(rows * spanH), dw = pool.Rent(rows * spanW);
+        try
+        {
+            var q = new ReadOnlySpan<float>(queries, (rows - 1) * ld + rel.TableH.K);
+            Gemm.MatMulSerial(rows, q, ld, rel.TableH, dh, spanH);
+            Gemm.MatMulSerial(rows, q, ld, rel.TableW, dw, spanW);
+            float* hTerms = terms, wTerms = terms + qh * QueryTile;
+            new Span<float>(terms, (qh + qw) * QueryTile).Clear();
+            for (int i = 0; i < rows; i++)
+            {
+                int qy = (q0 + i) / qw, qx = (q0 + i) % qw;
+                for (int ky = 0; ky < qh; ky++) hTerms[ky * QueryTile + i] = dh[i * spanH + qy - ky + qh - 1];
+                for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = dw[i * spanW + qx - kx + qw - 1];
+            }
+        }
+        finally { pool.Return(dh); pool.Return(dw); }
+    }
+
+    /// <summary>Column softmax of Sᵀ [n][32] in place, unnormalised (exp(s − max)); writes 1/Σ per query.</summary>
+    private static void SoftmaxColumns(float* s, int n, RelPosTables? rel, float* relTerms, float* inverse)
+    {
+        var max0 = Vector512.Create(float.NegativeInfinity);
+        var max1 = max0;
+        if (rel is null)
+        {
+            for (int r = 0; r < n; r++)
+            {
+                max0 = Vector512.Max(max0, Vector512.LoadAligned(s + r * QueryTile));
+                max1 = Vector512.Max(max1, Vector512.LoadAligned(s + r * QueryTile + 16));
+            }
+        }
+        else
+        {
+            int qw = rel.Width;
+            float* wTerms = relTerms + rel.Height * QueryTile;
+            for (int ky = 0, r = 0; ky < rel.Height; ky++)
+            {
+                var h0 = Vector512.Load(relTerms + ky * QueryTile);
+                var h1 = Vector512.Load(relTerms + ky * QueryTile + 16);
+                for (int kx = 0; kx < qw; kx++, r++)
+                {
+                    float* row = s + r * QueryTile;
+                    var v0 = Vector512.LoadAligned(row) + h0 + Vector512.Load(wTerms + kx * QueryTile);
+                    var v1 = Vector512.LoadAligned(row + 16) + h1 + Vector512.Load(wTerms + kx * QueryTile + 16);
+                    v0.StoreAligned(row);
+                    v1.StoreAligned(row + 16);
+                    max0 = Vector512.Max(max0, v0);
+                    max1 = Vector512.Max(max1, v1);
+                }
+            }
+        }
+        var sum0 = Vector512<float>.Zero;
+        var sum1 = Vector512<float>.Zero;
+        for (int r = 0; r < n; r++)
+        {
+            float* row = s + r * QueryTile;
+            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
+            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            e0.StoreAligned(row);
+            e1.StoreAligned(row + 16);
+            sum0 += e0;
+            sum1 += e1;
+        }
+        (Vector512<float>.One / sum0).Store(inverse);
+        (Vector512<float>.One / sum1).Store(inverse + 16);
+    }
+
+    /// <summary>
+    /// Oᵀ tile [8][32] = A·B over kc: A an 8-row panel [kc][8], B a 32-column panel [kc][32]; 16
+    /// accumulators, B rows loaded once per k, A broadcast (the 12x32 kernel's pattern, 8 rows tall
+    /// so a 64-wide head needs no padded rows).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Kernel8x32(nint kc, float* a, float* b, float* c)
+    {
+        var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
+        var c1_0 = Vector512<float>.Zero; var c1_1 = Vector512<float>.Zero;
+        var c2_0 = Vector512<float>.Zero; var c2_1 = Vector512<float>.Zero;
+        var c3_0 = Vector512<float>.Zero; var c3_1 = Vector512<float>.Zero;
+        var c4_0 = Vector512<float>.Zero; var c4_1 = Vector512<float>.Zero;
+        var c5_0 = Vector512<float>.Zero; var c5_1 = Vector512<float>.Zero;
+        var c6_0 = Vector512<float>.Zero; var c6_1 = Vector512<float>.Zero;
+        var c7_0 = Vector512<float>.Zero; var c7_1 = Vector512<float>.Zero;
+        for (nint p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(a4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector512.Create(a[5]);
+            c5_0 = Vector512.FusedMultiplyAdd(a5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(a5, b1, c5_1);
+            var a6 = Vector512.Create(a[6]);
+            c6_0 = Vector512.FusedMultiplyAdd(a6, b0, c6_0);
+            c6_1 = Vector512.FusedMultiplyAdd(a6, b1, c6_1);
+            var a7 = Vector512.Create(a[7]);
+            c7_0 = Vector512.FusedMultiplyAdd(a7, b0, c7_0);
+            c7_1 = Vector512.FusedMultiplyAdd(a7, b1, c7_1);
+            a += 8;
+            b += 32;
+        }
+        c0_0.Store(c + 0 * 32); c0_1.Store(c + 0 * 32 + 16);
+        c1_0.Store(c + 1 * 32); c1_1.Store(c + 1 * 32 + 16);
+        c2_0.Store(c + 2 * 32); c2_1.Store(c + 2 * 32 + 16);
+        c3_0.Store(c + 3 * 32); c3_1.Store(c + 3 * 32 + 16);
+        c4_0.Store(c + 4 * 32); c4_1.Store(c + 4 * 32 + 16);
+        c5_0.Store(c + 5 * 32); c5_1.Store(c + 5 * 32 + 16);
+        c6_0.Store(c + 6 * 32); c6_1.Store(c + 6 * 32 + 16);
+        c7_0.Store(c + 7 * 32); c7_1.Store(c + 7 * 32 + 16);
+    }
+}
