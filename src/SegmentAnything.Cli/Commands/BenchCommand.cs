@@ -27,15 +27,16 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object (times in ms) instead of a table." };
         var amg = new Option<bool>("--amg") { Description = "Time automatic mask generation instead: a --points-per-side grid with the IoU and stability filters off and box NMS at 1.0, so every candidate goes through the whole pipeline." };
         var kernels = new Option<bool>("--kernels") { Description = "Time the matrix products and attention calls at the models' shapes (ViT-B, EfficientSAM, TinyViT, decoder) instead: GFLOP/s per shape." };
+        var kernelFilter = new Option<string?>("--kernel-filter") { Description = "With --kernels: only the shapes whose name contains this text." };
         var threadCount = new Option<int?>("--threads") { Description = "Threads the kernels may use (default: all processors)." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
         var save = new Option<string?>("--save") { Description = "With --arch: write the synthetic checkpoint to this file instead of benchmarking (.safetensors, else a torch.save-style .pth zip)." };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save, kernels, threadCount };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save, kernels, kernelFilter, threadCount };
         cmd.SetAction(r =>
         {
             if (r.GetValue(threadCount) is int tc)
                 KernelParallel.MaxThreads = tc >= 1 ? tc : throw new CliException("--threads must be at least 1");
-            if (r.GetValue(kernels)) return BenchKernels(r.GetValue(runs), r.GetValue(peak), r.GetValue(json));
+            if (r.GetValue(kernels)) return BenchKernels(r.GetValue(runs), r.GetValue(peak), r.GetValue(json), r.GetValue(kernelFilter));
             string? synthetic = r.GetValue(arch);
             if (synthetic is null) CommonOptions.CheckModelChoice(r, checkpoint, model);
             else if (r.GetValue(checkpoint) is not null || r.GetValue(model) is not null) throw new CliException("give one of --checkpoint, --model or --arch");
@@ -134,7 +135,7 @@ public static class BenchCommand
         return 0;
     }
 
-    private static int BenchKernels(int runs, bool measurePeak, bool json)
+    private static int BenchKernels(int runs, bool measurePeak, bool json, string? filter)
     {
         if (runs < 1) throw new CliException("--runs must be at least 1");
         double? peak = measurePeak ? Math.Round(PeakFlops.Measure(Environment.ProcessorCount), 1) : null;
@@ -145,7 +146,7 @@ public static class BenchCommand
             if (peak is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
             Console.WriteLine($"{"shape",-44} {"GFLOP",8} {"min ms",9} {"GFLOP/s",9}{(peak is null ? "" : $" {"of peak",8}")} {"per CPU-s",10}");
         }
-        foreach (var t in KernelBenchmark.Run(runs))
+        foreach (var t in KernelBenchmark.Run(runs, filter))
         {
             rows.Add(t);
             if (!json) Console.WriteLine($"{t.Name,-44} {t.Gflop,8:F2} {t.MinMs,9:F2} {t.GflopsPerSecond,9:F1}{(peak is double p ? $" {t.GflopsPerSecond / p,8:P0}" : "")} {t.CpuGflopsPerCore,10:F1}");

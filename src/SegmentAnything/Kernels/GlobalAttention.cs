@@ -8,7 +8,38 @@ namespace SegmentAnything.Kernels;
 /// The decomposed relative-position terms of SAM's attention (image_encoder.py <c>add_decomposed_rel_pos</c>)
 /// for a qh x qw token grid: each table is prepacked as the Bᵀ operand [headDim, 2·size−1] of q·R.
 /// </summary>
-public sealed record RelPosTables(int Height, int Width, PackedMatrix TableH, PackedMatrix TableW);
+public sealed record RelPosTables(int Height, int Width, PackedMatrix TableH, PackedMatrix TableW)
+{
+    private float[]? _panelsH, _panelsW;
+
+    /// <summary>
+    /// The tables again as 12-row A panels [K][12] (rows zero-padded): the attention multiplies them
+    /// with the query tile it has already packed, so q·R needs no packing of its own per tile.
+    /// Built on first use; a race builds identical arrays.
+    /// </summary>
+    internal float[] PanelsH => _panelsH ??= ToAPanels(TableH);
+    internal float[] PanelsW => _panelsW ??= ToAPanels(TableW);
+
+    private static float[] ToAPanels(PackedMatrix t)
+    {
+        const int mr = GemmMicroKernels.Mr512;
+        int k = t.K, n = t.N, nr = GemmIsaInfo.Nr(t.Isa), kcBlock = GemmDriver.KcBlock(k);
+        long nPad = (n + nr - 1) / nr * nr;
+        int panels = (n + mr - 1) / mr;
+        var a = GC.AllocateArray<float>(Math.Max(1, panels * mr * k), pinned: true);
+        unsafe
+        {
+            float* b = t.Pointer;
+            for (int p = 0; p < k; p++)
+            {
+                int pc = p / kcBlock * kcBlock, kc = Math.Min(kcBlock, k - pc);
+                for (int j = 0; j < n; j++)
+                    a[(j / mr * k + p) * mr + j % mr] = b[pc * nPad + (long)(j / nr) * kc * nr + (long)(p - pc) * nr + j % nr];
+            }
+        }
+        return a;
+    }
+}
 
 /// <summary>
 /// Multi-head self-attention over one long sequence (the encoders' global blocks), computed transposed:
@@ -124,7 +155,7 @@ public static unsafe class GlobalAttention
         float* keys, float* valuesT, float* output, int ldo, RelPosTables? relPos)
     {
         int keyPanels = (n + KeyPanel - 1) / KeyPanel;
-        int relFloats = relPos is null ? 0 : (relPos.Height + relPos.Width) * QueryTile;
+        int relFloats = relPos is null ? 0 : (relPos.Height + relPos.Width + RelPanels(relPos.TableH.N) + RelPanels(relPos.TableW.N)) * QueryTile;
         long need = (long)QueryTile * hd + (long)keyPanels * KeyPanel * QueryTile + hdPad * QueryTile + QueryTile + relFloats;
         float* qPanel = (t_scratch ??= new AlignedBuffer()).Get(need);
         float* scores = qPanel + QueryTile * hd;                 // Sᵀ: [keys][32], 64-byte aligned rows
@@ -136,7 +167,7 @@ public static unsafe class GlobalAttention
         for (int p = 0; p < keyPanels; p++)
             GemmMicroKernels.Kernel12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, QueryTile, scale, false, null, null);
 
-        if (relPos is not null) RelPosTerms(qkv + (nint)q0 * ld + qCol, ld, q0, rows, relPos, relTerms);
+        if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms);
         SoftmaxColumns(scores, n, relPos, relTerms, inverse);
 
         for (int p = 0; p < hdPad / ValuePanel; p++)
@@ -149,30 +180,40 @@ public static unsafe class GlobalAttention
         }
     }
 
+    /// <summary>Rows of a table rounded up to whole 12-row panels.</summary>
+    private static int RelPanels(int tableRows) => (tableRows + KeyPanel - 1) / KeyPanel * KeyPanel;
+
     /// <summary>
     /// Per query of the tile, q·Rh and q·Rw laid out so the softmax pass reads vectors across queries:
     /// H[ky][i] = q_i·Rh[qy_i − ky + Height − 1] and W[kx][i] = q_i·Rw[qx_i − kx + Width − 1].
+    /// The products R·Qᵀ run on the packed query tile (zero past <paramref name="rows"/>) with the 12x32
+    /// kernel, in the same order of terms as a q·Rᵀ product; the terms are then picked per query.
     /// </summary>
-    private static void RelPosTerms(float* queries, int ld, int q0, int rows, RelPosTables rel, float* terms)
+    private static void RelPosTerms(float* qPanel, int hd, int q0, int rows, RelPosTables rel, float* terms)
     {
-        int qh = rel.Height, qw = rel.Width, spanH = 2 * qh - 1, spanW = 2 * qw - 1;
-        var pool = ArrayPool<float>.Shared;
-        float[] dh = pool.Rent(rows * spanH), dw = pool.Rent(rows * spanW);
-        try
+        int qh = rel.Height, qw = rel.Width;
+        float* hTerms = terms, wTerms = terms + qh * QueryTile;
+        float* dhT = wTerms + qw * QueryTile, dwT = dhT + (nint)RelPanels(rel.TableH.N) * QueryTile;
+        fixed (float* ah = rel.PanelsH) fixed (float* aw = rel.PanelsW)
         {
-            var q = new ReadOnlySpan<float>(queries, (rows - 1) * ld + rel.TableH.K);
-            Gemm.MatMulSerial(rows, q, ld, rel.TableH, dh, spanH);
-            Gemm.MatMulSerial(rows, q, ld, rel.TableW, dw, spanW);
-            float* hTerms = terms, wTerms = terms + qh * QueryTile;
-            new Span<float>(terms, (qh + qw) * QueryTile).Clear();
-            for (int i = 0; i < rows; i++)
-            {
-                int qy = (q0 + i) / qw, qx = (q0 + i) % qw;
-                for (int ky = 0; ky < qh; ky++) hTerms[ky * QueryTile + i] = dh[i * spanH + qy - ky + qh - 1];
-                for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = dw[i * spanW + qx - kx + qw - 1];
-            }
+            for (int p = 0; p < rel.TableH.N; p += KeyPanel)
+                GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+            for (int p = 0; p < rel.TableW.N; p += KeyPanel)
+                GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
         }
-        finally { pool.Return(dh); pool.Return(dw); }
+        for (int i = 0; i < QueryTile; i++)
+        {
+            if (i >= rows)
+            {
+                for (int ky = 0; ky < qh; ky++) hTerms[ky * QueryTile + i] = 0f;
+                for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = 0f;
+                continue;
+            }
+            int qy = (q0 + i) / qw, qx = (q0 + i) % qw;
+            float* h = dhT + (nint)(qy + qh - 1) * QueryTile + i, w = dwT + (nint)(qx + qw - 1) * QueryTile + i;
+            for (int ky = 0; ky < qh; ky++) hTerms[ky * QueryTile + i] = h[-ky * QueryTile];
+            for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = w[-kx * QueryTile];
+        }
     }
 
     /// <summary>Column softmax of Sᵀ [n][32] in place, unnormalised (exp(s − max)); writes 1/Σ per query.</summary>

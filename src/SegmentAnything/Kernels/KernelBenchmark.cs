@@ -47,11 +47,14 @@ public static class KernelBenchmark
         ("esam_vitt.attention", 1, 4096, 3, 64, 0),
     ];
 
-    public static IEnumerable<KernelTiming> Run(int runs = 3)
+    /// <param name="filter">Only shapes whose name contains this text (case-insensitive); null for all.</param>
+    public static IEnumerable<KernelTiming> Run(int runs = 3, string? filter = null)
     {
         var rng = new Random(1);
+        bool Wanted(string name) => filter is null || name.Contains(filter, StringComparison.OrdinalIgnoreCase);
         foreach (var (name, m, k, n) in GemmShapes)
         {
+            if (!Wanted($"gemm.{name}")) continue;
             float[] a = Random(rng, m * k), w = Random(rng, k * n), c = new float[m * n];
             var packed = Gemm.PackB(w, k, n, k, bTransposed: true);
             yield return Time($"gemm.{name}_{m}x{k}x{n}", 2.0 * m * n * k, runs, () => Gemm.MatMul(m, a, k, false, packed, c, n));
@@ -59,6 +62,7 @@ public static class KernelBenchmark
         if (!GlobalAttention.IsSupported) yield break;
         foreach (var (name, seqs, tokens, heads, hd, side) in AttentionShapes)
         {
+            if (!Wanted($"attention.{name}")) continue;
             int width = heads * hd, rows = seqs * tokens;
             float[] qkv = Random(rng, rows * 3 * width), output = new float[rows * width];
             RelPosTables? rel = side == 0 ? null : new RelPosTables(side, side,

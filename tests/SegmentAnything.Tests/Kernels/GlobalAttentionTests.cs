@@ -23,6 +23,8 @@ public class GlobalAttentionTests
     [InlineData(3, 49, 3, 24, 7, 7)]
     [InlineData(5, 37, 2, 64, 0, 0)]
     [InlineData(4, 66, 3, 8, 6, 11)]
+    [InlineData(2, 196, 2, 64, 14, 14)] // ViT-B windows: a 4-query last tile
+    [InlineData(2, 20, 1, 270, 4, 5)]   // head size over one depth block of the packed rel-pos tables
     public void MatchesReference(int sequences, int n, int heads, int hd, int relH, int relW)
     {
         Skip.IfNot(GlobalAttention.IsSupported, "512-bit GEMM kernels not available on this machine.");
