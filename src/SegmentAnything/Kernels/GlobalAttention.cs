@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SegmentAnything.Kernels;
 
@@ -164,19 +165,42 @@ public static unsafe class GlobalAttention
         float* relTerms = inverse + QueryTile;
 
         GemmPacking.PackBPanel(new MatrixRef(qkv + (nint)q0 * ld + qCol, ld, true), 0, rows, 0, hd, QueryTile, qPanel);
+        // A tile of at most 16 queries (a window's tail) computes only the first 16 lanes.
+        bool half = rows <= QueryTile / 2;
         for (int p = 0; p < keyPanels; p++)
-            GemmMicroKernels.Kernel12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, QueryTile, scale, false, null, null);
+        {
+            float* a = keys + (nint)p * KeyPanel * hd, c = scores + (nint)p * KeyPanel * QueryTile;
+            if (half) AttentionHalfTile.Scores12x16(hd, a, qPanel, c, scale);
+            else GemmMicroKernels.Kernel12x32(hd, a, qPanel, c, QueryTile, scale, false, null, null);
+        }
 
-        if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms);
-        SoftmaxColumns(scores, n, relPos, relTerms, inverse);
+        if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms, half);
+        SoftmaxColumns(scores, n, relPos, relTerms, inverse, half);
 
         for (int p = 0; p < hdPad / ValuePanel; p++)
-            Kernel8x32(n, valuesT + (nint)p * ValuePanel * n, scores, outT + p * ValuePanel * QueryTile);
+        {
+            if (half) AttentionHalfTile.Values8x16(n, valuesT + (nint)p * ValuePanel * n, scores, outT + p * ValuePanel * QueryTile);
+            else Kernel8x32(n, valuesT + (nint)p * ValuePanel * n, scores, outT + p * ValuePanel * QueryTile);
+        }
+        StoreRows(outT, inverse, rows, hd, output + (nint)q0 * ldo, ldo);
+    }
+
+    /// <summary>
+    /// Output rows i &lt; rows: o_i[d] = Oᵀ[d][i] / Σ_i. Whole 8-dim runs are gathered down a column of Oᵀ
+    /// (one gather instead of eight scalar loads); the rest of a head is copied one value at a time.
+    /// </summary>
+    private static void StoreRows(float* outT, float* inverse, int rows, int hd, float* output, int ldo)
+    {
+        var index = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * QueryTile;
+        int whole = Avx2.IsSupported ? hd / 8 * 8 : 0;
         for (int i = 0; i < rows; i++)
         {
-            float* o = output + (nint)(q0 + i) * ldo;
+            float* o = output + (nint)i * ldo;
             float inv = inverse[i];
-            for (int d = 0; d < hd; d++) o[d] = outT[d * QueryTile + i] * inv;
+            var vinv = Vector256.Create(inv);
+            for (int d = 0; d < whole; d += 8)
+                (Avx2.GatherVector256(outT + d * QueryTile + i, index, 4) * vinv).Store(o + d);
+            for (int d = whole; d < hd; d++) o[d] = outT[d * QueryTile + i] * inv;
         }
     }
 
@@ -189,7 +213,7 @@ public static unsafe class GlobalAttention
     /// The products R·Qᵀ run on the packed query tile (zero past <paramref name="rows"/>) with the 12x32
     /// kernel, in the same order of terms as a q·Rᵀ product; the terms are then picked per query.
     /// </summary>
-    private static void RelPosTerms(float* qPanel, int hd, int q0, int rows, RelPosTables rel, float* terms)
+    private static void RelPosTerms(float* qPanel, int hd, int q0, int rows, RelPosTables rel, float* terms, bool half)
     {
         int qh = rel.Height, qw = rel.Width;
         float* hTerms = terms, wTerms = terms + qh * QueryTile;
@@ -197,11 +221,17 @@ public static unsafe class GlobalAttention
         fixed (float* ah = rel.PanelsH) fixed (float* aw = rel.PanelsW)
         {
             for (int p = 0; p < rel.TableH.N; p += KeyPanel)
-                GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+            {
+                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, 1f);
+                else GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+            }
             for (int p = 0; p < rel.TableW.N; p += KeyPanel)
-                GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+            {
+                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, 1f);
+                else GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+            }
         }
-        for (int i = 0; i < QueryTile; i++)
+        for (int i = 0; i < (half ? QueryTile / 2 : QueryTile); i++)
         {
             if (i >= rows)
             {
@@ -216,8 +246,8 @@ public static unsafe class GlobalAttention
         }
     }
 
-    /// <summary>Column softmax of Sᵀ [n][32] in place, unnormalised (exp(s − max)); writes 1/Σ per query.</summary>
-    private static void SoftmaxColumns(float* s, int n, RelPosTables? rel, float* relTerms, float* inverse)
+    /// <summary>Column softmax of Sᵀ [n][32] (first 16 lanes when <paramref name="half"/>) in place, unnormalised (exp(s − max)); writes 1/Σ per query.</summary>
+    private static void SoftmaxColumns(float* s, int n, RelPosTables? rel, float* relTerms, float* inverse, bool half)
     {
         var max0 = Vector512.Create(float.NegativeInfinity);
         var max1 = max0;
@@ -226,7 +256,7 @@ public static unsafe class GlobalAttention
             for (int r = 0; r < n; r++)
             {
                 max0 = Vector512.Max(max0, Vector512.LoadAligned(s + r * QueryTile));
-                max1 = Vector512.Max(max1, Vector512.LoadAligned(s + r * QueryTile + 16));
+                if (!half) max1 = Vector512.Max(max1, Vector512.LoadAligned(s + r * QueryTile + 16));
             }
         }
         else
@@ -241,10 +271,11 @@ public static unsafe class GlobalAttention
                 {
                     float* row = s + r * QueryTile;
                     var v0 = Vector512.LoadAligned(row) + h0 + Vector512.Load(wTerms + kx * QueryTile);
-                    var v1 = Vector512.LoadAligned(row + 16) + h1 + Vector512.Load(wTerms + kx * QueryTile + 16);
                     v0.StoreAligned(row);
-                    v1.StoreAligned(row + 16);
                     max0 = Vector512.Max(max0, v0);
+                    if (half) continue;
+                    var v1 = Vector512.LoadAligned(row + 16) + h1 + Vector512.Load(wTerms + kx * QueryTile + 16);
+                    v1.StoreAligned(row + 16);
                     max1 = Vector512.Max(max1, v1);
                 }
             }
@@ -255,14 +286,15 @@ public static unsafe class GlobalAttention
         {
             float* row = s + r * QueryTile;
             var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
-            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
             e0.StoreAligned(row);
-            e1.StoreAligned(row + 16);
             sum0 += e0;
+            if (half) continue;
+            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            e1.StoreAligned(row + 16);
             sum1 += e1;
         }
         (Vector512<float>.One / sum0).Store(inverse);
-        (Vector512<float>.One / sum1).Store(inverse + 16);
+        if (!half) (Vector512<float>.One / sum1).Store(inverse + 16);
     }
 
     /// <summary>
