@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 
 namespace SegmentAnything.Kernels;
@@ -24,7 +25,19 @@ internal static unsafe class GemmPacking
     {
         if (a.Transposed)
         {
-            // Rows of A are contiguous columns of the stored matrix: copy runs of MR.
+            // Rows of A are contiguous columns of the stored matrix: copy runs of MR (whole runs of 8 and 12,
+            // the attention's value panels and the 512-bit kernel's height, as vectors).
+            if (rows == mr && (mr == 8 || mr == 12) && Vector256.IsHardwareAccelerated)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a.Ptr + (nint)(p0 + p) * a.Ld + i0;
+                    float* d = dst + (nint)p * mr;
+                    Vector256.Store(Vector256.Load(src), d);
+                    if (mr == 12) Vector128.Store(Vector128.Load(src + 8), d + 8);
+                }
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* src = a.Ptr + (nint)(p0 + p) * a.Ld + i0;
