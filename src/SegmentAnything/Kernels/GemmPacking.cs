@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Runtime.CompilerServices;
 
 namespace SegmentAnything.Kernels;
@@ -48,22 +49,64 @@ internal static unsafe class GemmPacking
             }
             return;
         }
+        int done = 0;
+        if (rows == mr && mr % 4 == 0 && Avx.IsSupported) done = PackRowsTransposed4(a.Ptr + (nint)i0 * a.Ld + p0, a.Ld, mr, kc, dst);
+        if (done == kc) return;
         for (int i = 0; i < rows; i++)
         {
-            float* src = a.Ptr + (nint)(i0 + i) * a.Ld + p0;
-            float* d = dst + i;
-            int p = 0;
-            for (; p + 4 <= kc; p += 4)
+            float* src = a.Ptr + (nint)(i0 + i) * a.Ld + p0 + done;
+            float* d = dst + (nint)done * mr + i;
+            int p = 0, left = kc - done;
+            for (; p + 4 <= left; p += 4)
             {
                 d[(nint)p * mr] = src[p];
                 d[(nint)(p + 1) * mr] = src[p + 1];
                 d[(nint)(p + 2) * mr] = src[p + 2];
                 d[(nint)(p + 3) * mr] = src[p + 3];
             }
-            for (; p < kc; p++) d[(nint)p * mr] = src[p];
+            for (; p < left; p++) d[(nint)p * mr] = src[p];
         }
         for (int i = rows; i < mr; i++)
             for (int p = 0; p < kc; p++) dst[(nint)p * mr + i] = 0f;
+    }
+
+    /// <summary>
+    /// The depth-major transpose of a full panel (mr rows, a multiple of 4) for depths [0, kc rounded down
+    /// to 8): each group of four rows x eight depths is transposed in registers (unpack, shuffle) and
+    /// stored as eight 4-float runs. Returns the depths done; the caller packs the rest.
+    /// </summary>
+    private static int PackRowsTransposed4(float* src, nint ld, int mr, int kc, float* dst)
+    {
+        int whole = kc / 8 * 8;
+        for (int g = 0; g < mr; g += 4)
+        {
+            float* s0 = src + g * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+            for (int p = 0; p < whole; p += 8)
+            {
+                var r0 = Avx.LoadVector256(s0 + p);
+                var r1 = Avx.LoadVector256(s1 + p);
+                var r2 = Avx.LoadVector256(s2 + p);
+                var r3 = Avx.LoadVector256(s3 + p);
+                var t0 = Avx.UnpackLow(r0, r1);  // r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]
+                var t1 = Avx.UnpackHigh(r0, r1); // depths 2, 3 | 6, 7
+                var t2 = Avx.UnpackLow(r2, r3);
+                var t3 = Avx.UnpackHigh(r2, r3);
+                var u0 = Avx.Shuffle(t0, t2, 0x44); // depth 0 | depth 4, rows g..g+3
+                var u1 = Avx.Shuffle(t0, t2, 0xEE); // depth 1 | depth 5
+                var u2 = Avx.Shuffle(t1, t3, 0x44); // depth 2 | depth 6
+                var u3 = Avx.Shuffle(t1, t3, 0xEE); // depth 3 | depth 7
+                float* d = dst + (nint)p * mr + g;
+                u0.GetLower().Store(d);
+                u1.GetLower().Store(d + mr);
+                u2.GetLower().Store(d + 2 * mr);
+                u3.GetLower().Store(d + 3 * mr);
+                u0.GetUpper().Store(d + 4 * mr);
+                u1.GetUpper().Store(d + 5 * mr);
+                u2.GetUpper().Store(d + 6 * mr);
+                u3.GetUpper().Store(d + 7 * mr);
+            }
+        }
+        return whole;
     }
 
     /// <summary>Packs columns [j0, j0+cols) x depth [p0, p0+kc) of B into one NR panel.</summary>
