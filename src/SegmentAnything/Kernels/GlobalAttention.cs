@@ -165,17 +165,27 @@ public static unsafe class GlobalAttention
         float* relTerms = inverse + QueryTile;
 
         GemmPacking.PackBPanel(new MatrixRef(qkv + (nint)q0 * ld + qCol, ld, true), 0, rows, 0, hd, QueryTile, qPanel);
-        // A tile of at most 16 queries (a window's tail) computes only the first 16 lanes.
+        // A tile of at most 16 queries (a window's tail) computes only the first 16 lanes; a full tile adds
+        // the rel-pos terms and takes the column maxima as its scores leave the registers.
         bool half = rows <= QueryTile / 2;
-        for (int p = 0; p < keyPanels; p++)
-        {
-            float* a = keys + (nint)p * KeyPanel * hd, c = scores + (nint)p * KeyPanel * QueryTile;
-            if (half) AttentionHalfTile.Scores12x16(hd, a, qPanel, c, scale);
-            else GemmMicroKernels.Kernel12x32(hd, a, qPanel, c, QueryTile, scale, false, null, null);
-        }
-
         if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms, half);
-        SoftmaxColumns(scores, n, relPos, relTerms, inverse, half);
+        if (half)
+        {
+            for (int p = 0; p < keyPanels; p++)
+                AttentionHalfTile.Scores12x16(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, scale);
+            SoftmaxColumns(scores, n, relPos, relTerms, inverse, half: true);
+        }
+        else
+        {
+            var max0 = Vector512.Create(float.NegativeInfinity);
+            var max1 = max0;
+            float* hTerms = relPos is null ? null : relTerms, wTerms = relPos is null ? null : relTerms + relPos.Height * QueryTile;
+            int qw = relPos?.Width ?? 1;
+            for (int p = 0; p < keyPanels; p++)
+                AttentionScoreKernel.Scores12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, scale,
+                    Math.Min(KeyPanel, n - p * KeyPanel), p * KeyPanel, qw, hTerms, wTerms, ref max0, ref max1);
+            ExpColumns(scores, n, max0, max1, inverse);
+        }
 
         for (int p = 0; p < hdPad / ValuePanel; p++)
         {
@@ -295,6 +305,25 @@ public static unsafe class GlobalAttention
         }
         (Vector512<float>.One / sum0).Store(inverse);
         if (!half) (Vector512<float>.One / sum1).Store(inverse + 16);
+    }
+
+    /// <summary>The exp pass of a full tile's column softmax, given the column maxima: Sᵀ ← exp(Sᵀ − max), 1/Σ per query.</summary>
+    private static void ExpColumns(float* s, int n, Vector512<float> max0, Vector512<float> max1, float* inverse)
+    {
+        var sum0 = Vector512<float>.Zero;
+        var sum1 = Vector512<float>.Zero;
+        for (int r = 0; r < n; r++)
+        {
+            float* row = s + r * QueryTile;
+            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
+            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            e0.StoreAligned(row);
+            e1.StoreAligned(row + 16);
+            sum0 += e0;
+            sum1 += e1;
+        }
+        (Vector512<float>.One / sum0).Store(inverse);
+        (Vector512<float>.One / sum1).Store(inverse + 16);
     }
 
     /// <summary>
