@@ -139,6 +139,8 @@ public static unsafe class GlobalAttention
             }
         }
         FlopCounter.Add(2L * pairs * n, n, hd);
+        // The rel-pos products as the official einsums count them (each query against Height + Width table rows).
+        if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
     }
 
     /// <summary>Keys as 12-key A panels [hd][12]; values transposed as 8-dim A panels [n][8].</summary>
