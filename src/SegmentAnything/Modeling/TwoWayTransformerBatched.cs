@@ -23,6 +23,8 @@ internal sealed class DecoderImageContext
     public required PackedMatrix[] FirstKeysVHeads { get; init; }
     /// <summary>Per head, the first block's image→token queries as a packed [headDim, tokens] operand.</summary>
     public required PackedMatrix[] FirstImageQT { get; init; }
+    /// <summary>The per-image part of the reassociated first upscaling product (see <see cref="MaskDecoderKeyProduct"/>), when prepared.</summary>
+    public float[]? KeyProduct { get; set; }
 }
 
 internal sealed partial class TwoWayTransformer
@@ -45,6 +47,12 @@ internal sealed partial class TwoWayTransformer
         };
     }
 
+    public int Depth => _layers.Length;
+    public int Heads => _layers[0].ImageToToken.Heads;
+
+    /// <summary>Per block, the image tokens' final LayerNorm and the image→token attention's output bias.</summary>
+    public (LayerNormParams Norm, float[] OutBias) ImageUpdate(int layer) => (_layers[layer].Norm4, _layers[layer].ImageToToken.Raw!.Bo);
+
     public float[] RentImageBuffer(int length)
     {
         lock (_imageBuffers)
@@ -66,7 +74,8 @@ internal sealed partial class TwoWayTransformer
     /// with <see cref="ReturnImageBuffers"/>). Only each prompt's first <paramref name="keptTokens"/> output
     /// tokens are final (the IoU and mask tokens); the later ones skip the last attention and are not meaningful.
     /// </summary>
-    public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens)
+    public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens,
+        DecoderKeyFactors[]? factors = null)
     {
         int nk = ctx.Tokens, size = nk * Dim;
         var keys = new float[prompts][];
@@ -78,7 +87,7 @@ internal sealed partial class TwoWayTransformer
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i == 0);
+            queries = _layers[i].ForwardBatched(queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i, factors);
         var q = new float[queries.Length];
         Elementwise.Add(queries, pointEmbedding, q);
         float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
@@ -98,6 +107,7 @@ internal sealed partial class TwoWayAttentionBlock
 {
     public DecoderAttention TokenToImage => _tokenToImage;
     public DecoderAttention ImageToToken => _imageToToken;
+    public LayerNormParams Norm4 => _n4;
 
     /// <summary>The first block's prompt-independent image projections.</summary>
     public (float[] K, float[] V, float[] Q) ProjectImage(float[] kpe, float[] src, int nk) =>
@@ -110,8 +120,9 @@ internal sealed partial class TwoWayAttentionBlock
     /// <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
     public float[] ForwardBatched(float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
-        int prompts, int nq, bool first)
+        int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
+        bool first = layer == 0;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
         if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
         else
@@ -143,9 +154,12 @@ internal sealed partial class TwoWayAttentionBlock
         KernelParallel.ForEachSerial(prompts, p =>
         {
             Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
+            var f = factors?[p];
             _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpes[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp);
-            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps);
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp,
+                f is null ? default : f.Probs(layer), f is null ? default : f.LayerValues(layer));
+            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps,
+                f is null ? default : f.Mean(layer), f is null ? default : f.Rstd(layer));
         });
         return queries;
     }
@@ -158,6 +172,7 @@ internal sealed partial class DecoderAttention
     public Linear V => _v;
     public Linear Out => _out;
     public int InternalDim => _internal;
+    public int Heads => _heads;
 
     /// <summary>
     /// Multi-head attention of projected queries [nq, internal] over projected keys and values
@@ -286,39 +301,38 @@ internal sealed partial class DecoderAttention
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
     /// projected image queries packed per head <paramref name="imageQT"/> when given (shared by all prompts), else
     /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim].
+    /// The probabilities are kept transposed [(head, token), image token] in <paramref name="probsT"/> and the
+    /// token values through the output weights [(head, token), dim] in <paramref name="values"/> when those are
+    /// given (the factored image-token update), else in scratch.
     /// </summary>
-    public void ImageAttendsTokens(PackedMatrix[]? imageQT, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim, Span<float> outp)
+    public void ImageAttendsTokens(PackedMatrix[]? imageQT, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim,
+        Span<float> outp, Span<float> probsT = default, Span<float> values = default)
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
-        Span<float> u = DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim);
+        Span<float> u = values.IsEmpty ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : values[..(cols * dim)];
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
+        // Scores stored transposed [(head, token), image token]: the softmax over a prompt's few tokens runs down
+        // columns, vectorised across image tokens, and the output product reads them as a transposed operand.
+        Span<float> scoresT = probsT.IsEmpty ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : probsT[..(cols * nk)];
         if (imageQT is not null)
-        {
-            // Scores stored transposed [(head, token), image token]: the shared image queries are the packed operand,
-            // and the softmax over a prompt's few tokens runs down columns, vectorised across image tokens.
-            Span<float> scoresT = DecoderScratch.Get(DecoderScratch.Scores, cols * nk);
             for (int h = 0; h < _heads; h++)
                 Gemm.MatMul(nq, tk[(h * hd)..], _internal, false, imageQT[h], scoresT[(h * nq * nk)..], nk);
-            ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
-            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
-            return;
+        else
+        {
+            Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
+            Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
+            Gemm.MatMul(gt, kpe!, scoresT, cols, dim, nk, bTransposed: true);
+            for (int h = 0; h < _heads; h++)
+                for (int i = 0; i < nq; i++)
+                {
+                    float b = 0;
+                    for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
+                    AddThenDivide(scoresT.Slice((h * nq + i) * nk, nk), b, 1f);
+                }
         }
-        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, nk * cols); // overwritten whole
-        Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
-        Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
-        Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
-        Span<float> colBias = DecoderScratch.Get(DecoderScratch.Small, cols);
-        for (int h = 0; h < _heads; h++)
-            for (int i = 0; i < nq; i++)
-            {
-                float b = 0;
-                for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
-                colBias[h * nq + i] = b;
-            }
-        for (int j = 0; j < nk; j++) Elementwise.Add(scores.Slice(j * cols, cols), colBias);
-        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
+        ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
         // The output bias is added as each product tile is stored, as the official Linear adds it after the sum.
-        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scores, cols, false, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
     }
 }
