@@ -53,6 +53,27 @@ internal sealed partial class TwoWayTransformer
     /// <summary>Per block, the image tokens' final LayerNorm and the image→token attention's output bias.</summary>
     public (LayerNormParams Norm, float[] OutBias) ImageUpdate(int layer) => (_layers[layer].Norm4, _layers[layer].ImageToToken.Raw!.Bo);
 
+    private readonly Stack<PackedMatrix> _packedKeys = new();
+
+    /// <summary>A pooled packed operand holding (image tokens + pe)ᵀ [dim, nk] of one prompt, packed from <paramref name="kpe"/>.</summary>
+    public PackedMatrix PackKeys(float[] kpe, int nk)
+    {
+        PackedMatrix? m = null;
+        lock (_packedKeys)
+            while (_packedKeys.TryPop(out var c))
+                if (c.K == Dim && c.N == nk && c.Isa == Gemm.Isa) { m = c; break; }
+        if (m is null) return Gemm.PackB(kpe, Dim, nk, Dim, bTransposed: true);
+        Gemm.RepackB(m, kpe, Dim, bTransposed: true);
+        return m;
+    }
+
+    public void ReturnPackedKeys(PackedMatrix?[] packed)
+    {
+        lock (_packedKeys)
+            foreach (var m in packed)
+                if (m is not null && _packedKeys.Count < 2 * MaskDecoder.PromptChunk) _packedKeys.Push(m);
+    }
+
     public float[] RentImageBuffer(int length)
     {
         lock (_imageBuffers)
@@ -87,14 +108,19 @@ internal sealed partial class TwoWayTransformer
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i, factors);
+            queries = _layers[i].ForwardBatched(this, queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i, factors);
         var q = new float[queries.Length];
         Elementwise.Add(queries, pointEmbedding, q);
         float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
         var merged = new float[prompts * nq * _finalAttn.InternalDim];
         int fd = _finalAttn.InternalDim;
+        var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpes[p], keys[p], merged.AsSpan(p * nq * fd), keptTokens, nk));
+        {
+            packed[p] = PackKeys(kpes[p], nk);
+            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), packed[p]!, keys[p], merged.AsSpan(p * nq * fd), keptTokens, nk);
+        });
+        ReturnPackedKeys(packed);
         ReturnImageBuffers(kpes);
         float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
         Elementwise.Add(attn, queries);
@@ -119,7 +145,7 @@ internal sealed partial class TwoWayAttentionBlock
     /// encoding <paramref name="kpes"/> are updated in place; in the first block they are inputs from
     /// <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public float[] ForwardBatched(float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
+    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
         int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
         bool first = layer == 0;
@@ -136,10 +162,16 @@ internal sealed partial class TwoWayAttentionBlock
         int id = _tokenToImage.InternalDim;
         float[] qp = _tokenToImage.Q.Forward(Sum(queries, queryPe), rows);
         var merged = new float[rows * id];
+        // (keys + pe)ᵀ packed once per prompt for both cross attentions of a later block.
+        var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
         {
             if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
-            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
+            else
+            {
+                packed[p] = owner.PackKeys(kpes[p], nk);
+                _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), packed[p]!, keys[p], merged.AsSpan(p * nq * id), nq, nk);
+            }
         });
         queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
         _n2.Apply(queries, rows);
@@ -155,12 +187,13 @@ internal sealed partial class TwoWayAttentionBlock
         {
             Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
             var f = factors?[p];
-            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpes[p],
+            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, packed[p],
                 tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp,
                 f is null ? default : f.Probs(layer), f is null ? default : f.LayerValues(layer));
             ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps,
                 f is null ? default : f.Mean(layer), f is null ? default : f.Rstd(layer));
         });
+        owner.ReturnPackedKeys(packed);
         return queries;
     }
 }
@@ -252,14 +285,14 @@ internal sealed partial class DecoderAttention
     /// reassociated, so the work per prompt scales with its tokens instead of the image's projections.
     /// <paramref name="qp"/> [nq, internal] projected queries; writes merged heads [nq, internal].
     /// </summary>
-    public void AttendToImage(ReadOnlySpan<float> qp, float[] kpe, float[] keys, Span<float> merged, int nq, int nk)
+    public void AttendToImage(ReadOnlySpan<float> qp, PackedMatrix kpeT, float[] keys, Span<float> merged, int nq, int nk)
     {
         var r = Raw!;
-        int hd = _internal / _heads, dim = kpe.Length / nk, rows = _heads * nq;
+        int hd = _internal / _heads, dim = kpeT.K, rows = _heads * nq;
         Span<float> qk = DecoderScratch.Get(DecoderScratch.TokenRows, rows * dim);
         Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
         Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, rows * nk);
-        Gemm.MatMul(qk, kpe, scores, rows, dim, nk, bTransposed: true);
+        Gemm.MatMul(rows, qk, dim, false, kpeT, scores, nk);
         float divisor = MathF.Sqrt(hd);
         for (int h = 0; h < _heads; h++)
             for (int i = 0; i < nq; i++)
@@ -305,7 +338,7 @@ internal sealed partial class DecoderAttention
     /// token values through the output weights [(head, token), dim] in <paramref name="values"/> when those are
     /// given (the factored image-token update), else in scratch.
     /// </summary>
-    public void ImageAttendsTokens(PackedMatrix[]? imageQT, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim,
+    public void ImageAttendsTokens(PackedMatrix[]? imageQT, PackedMatrix? kpeT, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim,
         Span<float> outp, Span<float> probsT = default, Span<float> values = default)
     {
         var r = Raw!;
@@ -322,7 +355,7 @@ internal sealed partial class DecoderAttention
         {
             Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
             Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
-            Gemm.MatMul(gt, kpe!, scoresT, cols, dim, nk, bTransposed: true);
+            Gemm.MatMul(cols, gt, dim, false, kpeT!, scoresT, nk);
             for (int h = 0; h < _heads; h++)
                 for (int i = 0; i < nq; i++)
                 {
