@@ -48,7 +48,7 @@ public sealed partial class MaskDecoder
         if (factors is null) return;
         lock (_factorPool)
             foreach (var f in factors)
-                if (_factorPool.Count < 2 * PromptChunk) _factorPool.Push(f);
+                if (_factorPool.Count < PromptChunk) _factorPool.Push(f);
     }
 
     /// <summary>The transformer's inputs, token-major [hw, dim]: image embedding plus dense prompt embedding, and the positional encoding.</summary>

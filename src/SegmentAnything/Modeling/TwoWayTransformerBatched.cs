@@ -71,7 +71,7 @@ internal sealed partial class TwoWayTransformer
     {
         lock (_packedKeys)
             foreach (var m in packed)
-                if (m is not null && _packedKeys.Count < 2 * MaskDecoder.PromptChunk) _packedKeys.Push(m);
+                if (m is not null && _packedKeys.Count < MaskDecoder.PromptChunk) _packedKeys.Push(m);
     }
 
     public float[] RentImageBuffer(int length)
