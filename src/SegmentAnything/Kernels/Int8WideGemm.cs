@@ -17,7 +17,7 @@ internal static unsafe class Int8WideGemm
     private const int PanelsPerRowBlock = 8;
     private const int MaxPanelsPerTile = 4;
     /// <summary>Below this many multiply-adds the thread hand-off costs more than it saves.</summary>
-    private const long ParallelThreshold = 1 << 20;
+    private const long ParallelThreshold = 1 << 22;
 
     public static void Run(float* x, int ldx, int m, Int8Matrix w, float* y, int ldy, float* bias, bool accumulate)
     {
@@ -70,40 +70,47 @@ internal static unsafe class Int8WideGemm
         }
     }
 
-    /// <summary>Quantises rows [ip·12, ip·12+12) and writes them in panel order; rows past m are zeros.</summary>
+    /// <summary>
+    /// Quantises rows [ip·12, ip·12+12) exactly as <see cref="Int8Quantize.Row"/> does and writes them
+    /// straight in panel order as int16 pairs (no intermediate int8 row); rows past m are zeros.
+    /// </summary>
     private static void QuantizePanel(float* x, int ldx, int m, int k, int kPairs, int* panel, float* rowScale, int ip)
     {
-        int qLen = 2 * kPairs + 32;
-        sbyte[] qArr = ArrayPool<sbyte>.Shared.Rent(qLen);
-        int* wide = stackalloc int[16];
-        try
+        int* pairs = stackalloc int[16];
+        for (int i = 0; i < Mr; i++)
         {
-            fixed (sbyte* q = qArr)
-                for (int i = 0; i < Mr; i++)
-                {
-                    int r = ip * Mr + i;
-                    int* dst = panel + i;
-                    if (r >= m)
-                    {
-                        rowScale[r] = 0;
-                        for (int p = 0; p < kPairs; p++) dst[(long)p * Mr] = 0;
-                        continue;
-                    }
-                    rowScale[r] = Int8Quantize.Row(new ReadOnlySpan<float>(x + (long)r * ldx, k), new Span<sbyte>(q, k));
-                    new Span<sbyte>(q + k, qLen - k).Clear();
-                    int p0 = 0;
-                    if (Avx512BW.IsSupported)
-                        for (; p0 + 16 <= kPairs; p0 += 16)
-                        {
-                            // 32 int8 values sign-extended to int16: 16 k pairs, one int32 each.
-                            Avx512BW.ConvertToVector512Int16(Vector256.Load(q + 2 * p0)).AsInt32().Store(wide);
-                            for (int j = 0; j < 16; j++) dst[(long)(p0 + j) * Mr] = wide[j];
-                        }
-                    for (; p0 < kPairs; p0++)
-                        dst[(long)p0 * Mr] = (int)((uint)(ushort)(short)q[2 * p0] | ((uint)(ushort)(short)q[2 * p0 + 1] << 16));
-                }
+            int r = ip * Mr + i;
+            int* dst = panel + i;
+            float* row = x + (long)r * ldx;
+            float amax = r < m ? Int8Quantize.MaxAbs(new ReadOnlySpan<float>(row, k)) : 0f;
+            if (!(amax > 0) || !float.IsFinite(amax))
+            {
+                // Same convention as Int8Quantize.Row: a zero or non-finite row contributes zeros.
+                rowScale[r] = r >= m ? 0f : amax > 0 ? amax / 127f : 1f;
+                for (int p = 0; p < kPairs; p++) dst[(long)p * Mr] = 0;
+                continue;
+            }
+            rowScale[r] = amax / 127f;
+            float inv = 127f / amax;
+            int p0 = 0;
+            var vi = Vector512.Create(inv);
+            var lo = Vector512.Create(-127f);
+            var hi = Vector512.Create(127f);
+            for (; 2 * p0 + 32 <= k; p0 += 16)
+            {
+                var i0 = Vector512.ConvertToInt32(Vector512.Clamp(Vector512.Round(Vector512.Load(row + 2 * p0) * vi), lo, hi));
+                var i1 = Vector512.ConvertToInt32(Vector512.Clamp(Vector512.Round(Vector512.Load(row + 2 * p0 + 16) * vi), lo, hi));
+                Vector512.Narrow(i0, i1).AsInt32().Store(pairs);
+                for (int j = 0; j < 16; j++) dst[(long)(p0 + j) * Mr] = pairs[j];
+            }
+            for (; p0 < kPairs; p0++)
+            {
+                int kk = 2 * p0;
+                int q0 = (int)Math.Clamp(MathF.Round(row[kk] * inv), -127f, 127f);
+                int q1 = kk + 1 < k ? (int)Math.Clamp(MathF.Round(row[kk + 1] * inv), -127f, 127f) : 0;
+                dst[(long)p0 * Mr] = (int)((uint)(ushort)(short)q0 | ((uint)(ushort)(short)q1 << 16));
+            }
         }
-        finally { ArrayPool<sbyte>.Shared.Return(qArr); }
     }
 
     /// <summary>y = acc · rowScale · colScale (+ bias, or + y), in the reference's order of float operations.</summary>
