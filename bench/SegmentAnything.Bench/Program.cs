@@ -3,7 +3,15 @@ using SegmentAnything.Bench;
 using SegmentAnything.Kernels;
 
 // --peak: FMA peak of this machine. --quick: stopwatch GEMM GFLOP/s against that peak.
-// Anything else goes to BenchmarkDotNet (e.g. --filter '*Gemm*').
+// --int8 [MxKxN ...]: float Linear against the int8 kernels. Anything else goes to BenchmarkDotNet (e.g. --filter '*Gemm*').
+if (args.Contains("--int8"))
+{
+    var dims = args.Where(a => a.Count(ch => ch == 'x') == 2).Select(a => a.Split('x').Select(int.Parse).ToArray()).ToList();
+    if (dims.Count == 0) dims = [[4096, 768, 2304], [4096, 768, 3072], [4096, 3072, 768]];
+    Console.WriteLine($"int8 kernels: best {Int8IsaInfo.Best}, processors: {Environment.ProcessorCount}");
+    foreach (var d in dims) QuickInt8.Run(d[0], d[1], d[2]);
+    return;
+}
 if (args.Contains("--peak") || args.Contains("--quick"))
 {
     Console.WriteLine($"GEMM kernel: {Gemm.Isa}, processors: {Environment.ProcessorCount}");

@@ -30,8 +30,9 @@ public static class BenchCommand
         var kernelFilter = new Option<string?>("--kernel-filter") { Description = "With --kernels: only the shapes whose name contains this text." };
         var threadCount = new Option<int?>("--threads") { Description = "Threads the kernels may use (default: all processors)." };
         var amgSide = new Option<int>("--points-per-side") { Description = "Grid side for --amg.", DefaultValueFactory = _ => 32 };
+        var amgFilters = new Option<bool>("--official-filters") { Description = "With --amg: keep the official default IoU / stability thresholds and NMS instead of turning them off." };
         var save = new Option<string?>("--save") { Description = "With --arch: write the synthetic checkpoint to this file instead of benchmarking (.safetensors, else a torch.save-style .pth zip)." };
-        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, save, kernels, kernelFilter, threadCount };
+        var cmd = new Command("bench", "Benchmark the encoder and decoder on this machine.") { checkpoint, model, arch, image, runs, decodeRuns, peak, json, amg, amgSide, amgFilters, save, kernels, kernelFilter, threadCount };
         cmd.SetAction(r =>
         {
             if (r.GetValue(threadCount) is int tc)
@@ -52,7 +53,7 @@ public static class BenchCommand
             if (n < 1 || nd < 1) throw new CliException("--runs and --decode-runs must be at least 1");
             var img = r.GetValue(image) is string p ? ImageIO.Load(CommonOptions.ExistingFile(p, "image")) : Synthetic(1800, 1200);
             var sam = synthetic is null ? CommonOptions.LoadModel(r, checkpoint, model) : SamModel.FromStateDict(SyntheticCheckpoints.Create(synthetic));
-            if (r.GetValue(amg)) return BenchAmg(sam, img, r.GetValue(amgSide), r.GetValue(json));
+            if (r.GetValue(amg)) return BenchAmg(sam, img, r.GetValue(amgSide), r.GetValue(amgFilters), r.GetValue(json));
             var predictor = new SamPredictor(sam);
 
             var enc = Time(n, () => predictor.SetImage(img));
@@ -83,7 +84,7 @@ public static class BenchCommand
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
                 if (peakGflops is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
-                Console.WriteLine($"{"stage",-16} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")}");
+                Console.WriteLine($"{"stage",-16} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")} {"alloc MB",9}");
                 Row("encoder", report.encoder, peakGflops);
                 Row("decoder", report.decoder, peakGflops);
                 Row("decoder batch 64", report.decoder_batch_64, peakGflops);
@@ -94,12 +95,11 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static int BenchAmg(SamModel sam, RgbImage img, int side, bool json)
+    private static int BenchAmg(SamModel sam, RgbImage img, int side, bool officialFilters, bool json)
     {
-        var options = new AutomaticMasks.AutomaticMaskGeneratorOptions
-        {
-            PointsPerSide = side, PredIouThresh = 0, StabilityScoreThresh = 0, BoxNmsThresh = 1.0f,
-        };
+        var options = officialFilters
+            ? new AutomaticMasks.AutomaticMaskGeneratorOptions { PointsPerSide = side }
+            : new AutomaticMasks.AutomaticMaskGeneratorOptions { PointsPerSide = side, PredIouThresh = 0, StabilityScoreThresh = 0, BoxNmsThresh = 1.0f };
         var generator = new AutomaticMasks.AutomaticMaskGenerator(sam, options);
         long f0 = FlopCounter.Total;
         var sw = Stopwatch.StartNew();
@@ -113,6 +113,7 @@ public static class BenchCommand
             threads = Environment.ProcessorCount,
             isa = KernelInfo.Describe(),
             points_per_side = side,
+            official_filters = officialFilters,
             prompts = t.Prompts,
             candidates = t.Candidates,
             masks = records.Count,
@@ -171,26 +172,28 @@ public static class BenchCommand
 
     /// <param name="cpu_min_ms">Least process CPU time of a run (all threads): on a shared machine, GFLOP per CPU-second
     /// (<paramref name="gflops_per_cpu_s"/>) estimates the per-core rate an idle machine would give.</param>
-    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s);
+    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s, double alloc_mb);
 
     private static void Row(string name, Stats s, double? peak) =>
-        Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")}");
+        Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")} {s.alloc_mb,9:F1}");
 
-    private static Stats Summary((List<double> Times, long Flops, double CpuMs) run) => Summary(run.Times, run.Flops, run.CpuMs);
+    private static Stats Summary((List<double> Times, long Flops, double CpuMs, long AllocBytes) run) => Summary(run.Times, run.Flops, run.CpuMs, run.AllocBytes);
 
-    private static Stats Summary(List<double> times, long flops, double cpuMs)
+    private static Stats Summary(List<double> times, long flops, double cpuMs, long allocBytes)
     {
         times.Sort();
         double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
         double gflop = flops / 1e9;
         return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count,
-            Math.Round(cpuMs, 1), Math.Round(gflop / (Math.Max(cpuMs, 1e-3) / 1000), 1));
+            Math.Round(cpuMs, 1), Math.Round(gflop / (Math.Max(cpuMs, 1e-3) / 1000), 1), Math.Round(allocBytes / 1048576.0, 2));
     }
 
     /// <summary>One warm-up run, then <paramref name="n"/> timed runs; returns times (ms) and FLOPs per run.</summary>
-    private static (List<double> Times, long Flops, double CpuMs) Time(int n, Action action)
+    /// <summary>Runs after one warm-up; AllocBytes is the fewest managed bytes one call allocated on all threads (outputs included).</summary>
+    private static (List<double> Times, long Flops, double CpuMs, long AllocBytes) Time(int n, Action action)
     {
         action();
+        long alloc = long.MaxValue;
         var times = new List<double>();
         long flops = 0;
         double cpu = double.MaxValue;
@@ -200,14 +203,16 @@ public static class BenchCommand
             long f0 = FlopCounter.Total;
             process.Refresh();
             var c0 = process.TotalProcessorTime;
+            long a0 = GC.GetTotalAllocatedBytes(precise: true);
             var sw = Stopwatch.StartNew();
             action();
             times.Add(sw.Elapsed.TotalMilliseconds);
+            alloc = Math.Min(alloc, GC.GetTotalAllocatedBytes(precise: true) - a0);
             process.Refresh();
             cpu = Math.Min(cpu, (process.TotalProcessorTime - c0).TotalMilliseconds);
             flops = FlopCounter.Total - f0;
         }
-        return (times, flops, cpu);
+        return (times, flops, cpu, alloc);
     }
 
     private static RgbImage Synthetic(int w, int h)

@@ -118,7 +118,8 @@ public sealed class AutomaticMaskGenerator
             cancellation.ThrowIfCancellationRequested();
             int bn = Math.Min(o.PointsPerBatch, n - b0);
             clock.Start(Stage.Decoder);
-            var pred = _predictor.PredictPoints(points.AsSpan(2 * b0, 2 * bn));
+            // Points whose every mask fails the IoU filter skip the decoder's upscaling; Evaluate drops them first.
+            var pred = _predictor.PredictPoints(points.AsSpan(2 * b0, 2 * bn), multimask: true, o.PredIouThresh > 0 ? o.PredIouThresh : null);
             prompts += bn;
             clock.Start(Stage.Post);
             candidates += bn * pred.MasksPerPoint;

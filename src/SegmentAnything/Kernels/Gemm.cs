@@ -98,6 +98,16 @@ public static class Gemm
         PackedMatrix.Create(GemmIsaInfo.Best, b, k, n, ldb, bTransposed);
 
     /// <summary>
+    /// Packs new values into <paramref name="target"/>, reusing its storage: B must have the target's shape
+    /// ([k,n], or stored [n,k] when transposed). For operands that change per use but serve several products.
+    /// </summary>
+    public static void RepackB(PackedMatrix target, ReadOnlySpan<float> b, int ldb, bool bTransposed)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        target.Repack(b, ldb, bTransposed);
+    }
+
+    /// <summary>
     /// C[m,n] = alpha · A[m,k] · B + colBias (+ C), B prepacked by <see cref="PackB"/>. The bias (length n,
     /// broadcast over rows) is added once; it is ignored when accumulating.
     /// </summary>

@@ -25,6 +25,12 @@ public static unsafe class Int8Gemm
         if (y.Length < (long)(m - 1) * ldy + n) throw new ArgumentException("Int8 GEMM output too small.");
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException("Int8 GEMM bias has the wrong size.");
         FlopCounter.Add(m, n, k);
+        if (use == Int8Isa.Avx512BW)
+        {
+            fixed (float* px = x, py = y, pb = bias)
+                Int8WideGemm.Run(px, ldx, m, w, py, ldy, bias.IsEmpty ? null : pb, accumulate);
+            return;
+        }
 
         int lda = w.KGroups * Int8Matrix.GroupDepth;
         int m4 = (m + Int8MicroKernels.Mr - 1) / Int8MicroKernels.Mr * Int8MicroKernels.Mr;
@@ -43,7 +49,6 @@ public static unsafe class Int8Gemm
                 delegate*<sbyte*, nint, sbyte*, int, int*, void> kernel = use switch
                 {
                     Int8Isa.AvxVnni => &Int8MicroKernels.AvxVnniKernel,
-                    Int8Isa.Avx512BW => &Int8MicroKernels.Avx512Kernel,
                     Int8Isa.Avx2 => &Int8MicroKernels.Avx2Kernel,
                     _ => &Int8MicroKernels.Scalar,
                 };

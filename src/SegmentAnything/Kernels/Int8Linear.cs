@@ -25,9 +25,8 @@ public sealed class Int8Linear
 
     /// <summary>
     /// Execution of attached weights, read when a layer is built. Default: <c>SAM_INT8=weight-only</c> or
-    /// <c>dynamic</c> when set, else dynamic only where vpdpbusd is reachable (AVX-VNNI): without it the
-    /// vpmaddubsw/vpmaddwd kernels merely match AVX-512 FMA throughput, and the per-call activation
-    /// quantisation makes whole encoders slower than float (measured in docs/compression.md).
+    /// <c>dynamic</c> when set, else dynamic wherever a SIMD int8 kernel exists (AVX-VNNI, AVX-512BW, AVX2):
+    /// they outrun the float kernels on the encoder's matrix shapes (measured in docs/compression.md).
     /// </summary>
     public static Int8Execution Execution { get; set; } = DefaultExecution();
 
@@ -35,7 +34,7 @@ public sealed class Int8Linear
     {
         "weight-only" or "weightonly" => Int8Execution.WeightOnly,
         "dynamic" => Int8Execution.Dynamic,
-        _ => Int8IsaInfo.Best == Int8Isa.AvxVnni ? Int8Execution.Dynamic : Int8Execution.WeightOnly,
+        _ => Int8IsaInfo.Best == Int8Isa.Scalar ? Int8Execution.WeightOnly : Int8Execution.Dynamic,
     };
 
     /// <summary>Records that <paramref name="dequantized"/> is the float image of int8 <paramref name="values"/> [n, k] with row <paramref name="scales"/>.</summary>

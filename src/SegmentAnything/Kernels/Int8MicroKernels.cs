@@ -5,8 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace SegmentAnything.Kernels;
 
 /// <summary>
-/// Int8 micro-kernels: 4 activation rows x one 16-column weight panel, exact int32 sums over all k groups,
-/// written to acc[row * 16 + col]. Activations and weights both lie in [-127, 127]; the SIMD kernels use
+/// Int8 micro-kernels, exact int32 sums over all k. Byte-layout kernels (AVX2, AVX-VNNI, scalar): 4
+/// activation rows x one 16-column weight panel, written to acc[row * 16 + col]; the AVX-512BW kernel works
+/// on the wide int16 layout (<see cref="Wide12x32"/>). Activations and weights both lie in [-127, 127]; the SIMD kernels use
 /// the sign trick (|a| as the unsigned operand, sign(a)·w as the signed one), so a vpmaddubsw pair sum is at
 /// most 2·127·127 = 32258 and never saturates.
 /// </summary>
@@ -78,28 +79,85 @@ internal static unsafe class Int8MicroKernels
         c20.Store(acc + 32); c21.Store(acc + 40); c30.Store(acc + 48); c31.Store(acc + 56);
     }
 
-    /// <summary>AVX-512 has no vpsignb: the sign is moved onto the weights with a per-row mask blend of w and -w.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Dot512(Vector512<sbyte> a, Vector512<sbyte> w, Vector512<sbyte> negW, Vector512<short> ones)
-    {
-        var signed = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<sbyte>.Zero), negW, w);
-        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(a), signed), ones);
-    }
+    public const int WideMr = 12, WideNr = Int8Matrix.WidePanelWidth;
 
-    public static void Avx512Kernel(sbyte* a, nint lda, sbyte* w, int kGroups, int* acc)
+    /// <summary>
+    /// 12 activation rows x one 32-column wide panel with AVX-512BW vpmaddwd: both operands are int8 values
+    /// widened to int16 pairs (row r's k pair broadcast as one int32), so a product pair sum is exact and at
+    /// most 2·127·127; 24 int32 accumulators stay in registers over all k, like the float 12x32 kernel.
+    /// Without vpdpbusd (AVX-512 VNNI is unreachable from .NET 10) this is as many multiply instructions per
+    /// multiply-add as vpmaddubsw + vpmaddwd, with fewer instructions and no sign handling.
+    /// a: [kPairs][12] int32 (two int16 each); b: [kPairs][32 columns][2] int16; acc: [12][32].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Wide12x32(int* a, short* b, int kPairs, int* acc)
     {
-        var ones = Vector512.Create((short)1);
-        Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default;
-        sbyte* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda;
-        for (int g = 0; g < kGroups; g++, w += Int8Matrix.GroupBytes)
+        Vector512<int> c0_0 = default, c0_1 = default;
+        Vector512<int> c1_0 = default, c1_1 = default;
+        Vector512<int> c2_0 = default, c2_1 = default;
+        Vector512<int> c3_0 = default, c3_1 = default;
+        Vector512<int> c4_0 = default, c4_1 = default;
+        Vector512<int> c5_0 = default, c5_1 = default;
+        Vector512<int> c6_0 = default, c6_1 = default;
+        Vector512<int> c7_0 = default, c7_1 = default;
+        Vector512<int> c8_0 = default, c8_1 = default;
+        Vector512<int> c9_0 = default, c9_1 = default;
+        Vector512<int> c10_0 = default, c10_1 = default;
+        Vector512<int> c11_0 = default, c11_1 = default;
+        for (int p = 0; p < kPairs; p++)
         {
-            var wv = Vector512.Load(w);
-            var nw = Vector512<sbyte>.Zero - wv;
-            c0 += Dot512(Vector512.Create(*(int*)(a0 + 4 * g)).AsSByte(), wv, nw, ones);
-            c1 += Dot512(Vector512.Create(*(int*)(a1 + 4 * g)).AsSByte(), wv, nw, ones);
-            c2 += Dot512(Vector512.Create(*(int*)(a2 + 4 * g)).AsSByte(), wv, nw, ones);
-            c3 += Dot512(Vector512.Create(*(int*)(a3 + 4 * g)).AsSByte(), wv, nw, ones);
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 32);
+            var a0 = Vector512.Create(a[0]).AsInt16();
+            c0_0 += Avx512BW.MultiplyAddAdjacent(a0, b0);
+            c0_1 += Avx512BW.MultiplyAddAdjacent(a0, b1);
+            var a1 = Vector512.Create(a[1]).AsInt16();
+            c1_0 += Avx512BW.MultiplyAddAdjacent(a1, b0);
+            c1_1 += Avx512BW.MultiplyAddAdjacent(a1, b1);
+            var a2 = Vector512.Create(a[2]).AsInt16();
+            c2_0 += Avx512BW.MultiplyAddAdjacent(a2, b0);
+            c2_1 += Avx512BW.MultiplyAddAdjacent(a2, b1);
+            var a3 = Vector512.Create(a[3]).AsInt16();
+            c3_0 += Avx512BW.MultiplyAddAdjacent(a3, b0);
+            c3_1 += Avx512BW.MultiplyAddAdjacent(a3, b1);
+            var a4 = Vector512.Create(a[4]).AsInt16();
+            c4_0 += Avx512BW.MultiplyAddAdjacent(a4, b0);
+            c4_1 += Avx512BW.MultiplyAddAdjacent(a4, b1);
+            var a5 = Vector512.Create(a[5]).AsInt16();
+            c5_0 += Avx512BW.MultiplyAddAdjacent(a5, b0);
+            c5_1 += Avx512BW.MultiplyAddAdjacent(a5, b1);
+            var a6 = Vector512.Create(a[6]).AsInt16();
+            c6_0 += Avx512BW.MultiplyAddAdjacent(a6, b0);
+            c6_1 += Avx512BW.MultiplyAddAdjacent(a6, b1);
+            var a7 = Vector512.Create(a[7]).AsInt16();
+            c7_0 += Avx512BW.MultiplyAddAdjacent(a7, b0);
+            c7_1 += Avx512BW.MultiplyAddAdjacent(a7, b1);
+            var a8 = Vector512.Create(a[8]).AsInt16();
+            c8_0 += Avx512BW.MultiplyAddAdjacent(a8, b0);
+            c8_1 += Avx512BW.MultiplyAddAdjacent(a8, b1);
+            var a9 = Vector512.Create(a[9]).AsInt16();
+            c9_0 += Avx512BW.MultiplyAddAdjacent(a9, b0);
+            c9_1 += Avx512BW.MultiplyAddAdjacent(a9, b1);
+            var a10 = Vector512.Create(a[10]).AsInt16();
+            c10_0 += Avx512BW.MultiplyAddAdjacent(a10, b0);
+            c10_1 += Avx512BW.MultiplyAddAdjacent(a10, b1);
+            var a11 = Vector512.Create(a[11]).AsInt16();
+            c11_0 += Avx512BW.MultiplyAddAdjacent(a11, b0);
+            c11_1 += Avx512BW.MultiplyAddAdjacent(a11, b1);
+            a += WideMr;
+            b += 2 * WideNr;
         }
-        c0.Store(acc); c1.Store(acc + 16); c2.Store(acc + 32); c3.Store(acc + 48);
+        c0_0.Store(acc + 0); c0_1.Store(acc + 16);
+        c1_0.Store(acc + 32); c1_1.Store(acc + 48);
+        c2_0.Store(acc + 64); c2_1.Store(acc + 80);
+        c3_0.Store(acc + 96); c3_1.Store(acc + 112);
+        c4_0.Store(acc + 128); c4_1.Store(acc + 144);
+        c5_0.Store(acc + 160); c5_1.Store(acc + 176);
+        c6_0.Store(acc + 192); c6_1.Store(acc + 208);
+        c7_0.Store(acc + 224); c7_1.Store(acc + 240);
+        c8_0.Store(acc + 256); c8_1.Store(acc + 272);
+        c9_0.Store(acc + 288); c9_1.Store(acc + 304);
+        c10_0.Store(acc + 320); c10_1.Store(acc + 336);
+        c11_0.Store(acc + 352); c11_1.Store(acc + 368);
     }
 }

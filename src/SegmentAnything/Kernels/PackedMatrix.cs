@@ -33,13 +33,32 @@ public sealed unsafe class PackedMatrix
         int nr = GemmIsaInfo.Nr(isa);
         long nPad = (n + nr - 1) / nr * nr;
         var packed = new PackedMatrix(isa, k, n, Math.Max(1, nPad * k));
-        if (k == 0 || n == 0) return packed;
+        packed.Fill(b, ldb, transposed);
+        return packed;
+    }
+
+    /// <summary>
+    /// Packs new values of the same shape into this matrix's storage, for an operand that changes per use
+    /// but is used by several products (no allocation per repack).
+    /// </summary>
+    internal void Repack(ReadOnlySpan<float> b, int ldb, bool transposed)
+    {
+        Gemm.CheckOperand(b, 0, transposed ? N : K, transposed ? K : N, ldb, "B");
+        Fill(b, ldb, transposed);
+    }
+
+    private void Fill(ReadOnlySpan<float> b, int ldb, bool transposed)
+    {
+        int k = K, n = N;
+        if (k == 0 || n == 0) return;
+        int nr = GemmIsaInfo.Nr(Isa);
+        long nPad = (n + nr - 1) / nr * nr;
         int kcBlock = GemmDriver.KcBlock(k);
         int panels = (int)(nPad / nr);
         fixed (float* pb = b)
         {
             var src = new MatrixRef(pb, ldb, transposed);
-            float* dst = packed.Pointer;
+            float* dst = Pointer;
             for (int pc = 0; pc < k; pc += kcBlock)
             {
                 int kc = Math.Min(kcBlock, k - pc);
@@ -48,6 +67,5 @@ public sealed unsafe class PackedMatrix
                     GemmPacking.PackBPanel(src, jp * nr, Math.Min(nr, n - jp * nr), pc, kc, nr, dst + pc * nPad + (long)jp * kc * nr);
             }
         }
-        return packed;
     }
 }

@@ -15,25 +15,36 @@ public static unsafe class ResidualLayerNorm
     /// <paramref name="y"/> may be <paramref name="residual"/> (updated in place).
     /// </summary>
     public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> pos, Span<float> y, Span<float> yPlusPos,
-        int rows, int dim, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps)
+        int rows, int dim, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps) =>
+        Apply(x, residual, pos, y, yPlusPos, rows, dim, weight, bias, eps, default, default);
+
+    /// <summary>
+    /// As above, also writing each row's mean and reciprocal standard deviation (the exact values the
+    /// normalisation used) when <paramref name="mean"/> and <paramref name="rstd"/> are given (length ≥ rows).
+    /// </summary>
+    public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> pos, Span<float> y, Span<float> yPlusPos,
+        int rows, int dim, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps, Span<float> mean, Span<float> rstd)
     {
         long n = (long)rows * dim;
         if (rows < 0 || dim <= 0) throw new ArgumentException("LayerNorm needs rows ≥ 0 and dim > 0.");
         if (x.Length < n || residual.Length < n || pos.Length < n || y.Length < n || yPlusPos.Length < n)
             throw new ArgumentException("Residual LayerNorm operands too small.");
         if (weight.Length < dim || bias.Length < dim) throw new ArgumentException("LayerNorm affine parameters too small.");
+        bool stats = !mean.IsEmpty || !rstd.IsEmpty;
+        if (stats && (mean.Length < rows || rstd.Length < rows)) throw new ArgumentException("LayerNorm statistics outputs too small.");
         fixed (float* px = x) fixed (float* pr = residual) fixed (float* pp = pos) fixed (float* py = y) fixed (float* pq = yPlusPos)
         fixed (float* pw = weight) fixed (float* pb = bias)
         {
             for (int r = 0; r < rows; r++)
             {
                 long o = (long)r * dim;
-                Row(px + o, pr + o, pp + o, py + o, pq + o, dim, pw, pb, eps);
+                var (m, rs) = Row(px + o, pr + o, pp + o, py + o, pq + o, dim, pw, pb, eps);
+                if (stats) (mean[r], rstd[r]) = (m, rs);
             }
         }
     }
 
-    private static void Row(float* x, float* res, float* pos, float* y, float* q, int n, float* w, float* b, float eps)
+    private static (float Mean, float Rstd) Row(float* x, float* res, float* pos, float* y, float* q, int n, float* w, float* b, float eps)
     {
         int i = 0;
         float sum = 0;
@@ -63,7 +74,7 @@ public static unsafe class ResidualLayerNorm
                 t.Store(y + i);
                 (t + Vector512.Load(pos + i)).Store(q + i);
             }
-            return;
+            return (mean, rstd);
         }
         for (i = 0; i < n; i++)
         {
@@ -78,5 +89,6 @@ public static unsafe class ResidualLayerNorm
             y[i] = MathF.FusedMultiplyAdd((y[i] - m) * rs, w[i], b[i]);
             q[i] = y[i] + pos[i];
         }
+        return (m, rs);
     }
 }

@@ -17,6 +17,7 @@ public sealed partial class MaskDecoder
     private readonly ConvTranspose2x2 _up1, _up2;
     private readonly LayerNormParams _upNorm;
     private readonly MaskDecoderUpscaler _upscaler;
+    private readonly MaskDecoderKeyProduct _keyProduct;
     private readonly Mlp[] _hyper;
     private readonly Mlp _iouHead;
 
@@ -38,6 +39,9 @@ public sealed partial class MaskDecoder
         _upNorm = LayerNormParams.Load(w, p + "output_upscaling.1", dim / 4, 1e-6f);
         _up2 = new ConvTranspose2x2(w2, b2, dim / 4, dim / 8);
         _upscaler = new MaskDecoderUpscaler(w1, b1, w2, b2, _upNorm, dim, dim / 4, dim / 8);
+        var blocks = new (LayerNormParams, float[])[_transformer.Depth];
+        for (int i = 0; i < blocks.Length; i++) blocks[i] = _transformer.ImageUpdate(i);
+        _keyProduct = new MaskDecoderKeyProduct(_upscaler.FirstWeight, _upscaler.FirstBias, dim, _upscaler.FirstWidth, blocks);
         _hyper = new Mlp[NumMaskTokens];
         for (int i = 0; i < NumMaskTokens; i++) _hyper[i] = Mlp.Load(w, $"{p}output_hypernetworks_mlps.{i}");
         _iouHead = Mlp.Load(w, p + "iou_prediction_head");

@@ -15,7 +15,40 @@ public sealed partial class MaskDecoder
     {
         int hw = h * w;
         var (src, pos) = TokenMajorInputs(imageEmbedding, imagePe, dense, hw);
-        return _transformer.PrepareImage(src, pos, hw);
+        var ctx = _transformer.PrepareImage(src, pos, hw);
+        ctx.KeyProduct = _keyProduct.ImageProduct(src, hw);
+        return ctx;
+    }
+
+    /// <summary>
+    /// Whether batched decoding takes the first upscaling product from the factored image-token updates
+    /// (<see cref="MaskDecoderKeyProduct"/>) rather than from each prompt's image tokens: a switch for A/B tests.
+    /// </summary>
+    internal static bool UseKeyFactors { get; set; } = true;
+
+    private readonly Stack<DecoderKeyFactors> _factorPool = new();
+
+    private DecoderKeyFactors[]? RentFactors(DecoderImageContext ctx, int prompts, int nt)
+    {
+        if (!UseKeyFactors || ctx.KeyProduct is null) return null;
+        int cols = _transformer.Heads * nt;
+        var f = new DecoderKeyFactors[prompts];
+        lock (_factorPool)
+            for (int i = 0; i < prompts; i++)
+            {
+                while (_factorPool.TryPop(out var c))
+                    if (c.Fits(_keyProduct.Layers, cols, ctx.Tokens, Dim)) { f[i] = c; break; }
+                f[i] ??= new DecoderKeyFactors(_keyProduct.Layers, cols, ctx.Tokens, Dim);
+            }
+        return f;
+    }
+
+    private void ReturnFactors(DecoderKeyFactors[]? factors)
+    {
+        if (factors is null) return;
+        lock (_factorPool)
+            foreach (var f in factors)
+                if (_factorPool.Count < PromptChunk) _factorPool.Push(f);
     }
 
     /// <summary>The transformer's inputs, token-major [hw, dim]: image embedding plus dense prompt embedding, and the positional encoding.</summary>
@@ -56,7 +89,8 @@ public sealed partial class MaskDecoder
                 _maskTokens.CopyTo(tokens, o + dim);
                 sparse.AsSpan((c0 + i) * sparseTokens * dim, sparseTokens * dim).CopyTo(tokens.AsSpan(o + (1 + NumMaskTokens) * dim));
             }
-            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens);
+            var factors = RentFactors(ctx, p, nt);
+            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens, factors);
 
             var rowsIn = new float[p * dim];
             var hyperIn = new float[p * NumMaskTokens * c8];
@@ -75,9 +109,12 @@ public sealed partial class MaskDecoder
                 var scores = iou.AsSpan(i * iouWidth + firstMask, maskCount);
                 scores.CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
                 if (iouThreshold is float t && !AnyAbove(scores, t)) continue;
-                _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
+                if (factors is not null)
+                    _upscaler.Run(_keyProduct, ctx.KeyProduct!, factors[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
+                else _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
             }
             _transformer.ReturnImageBuffers(keys);
+            ReturnFactors(factors);
         }
         return (lowRes, iouOut);
     }

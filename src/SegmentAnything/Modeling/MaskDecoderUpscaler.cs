@@ -36,6 +36,7 @@ internal sealed class MaskDecoderUpscaler
                 for (int i = 0; i < inC; i++) b[i * 4 * midC + s * midC + o] = w1[(i * midC + o) * 4 + s];
             }
         _w1 = Gemm.PackB(b, inC, 4 * midC, 4 * midC, bTransposed: false);
+        FirstWeight = b;
         _w2T = new float[4 * outC * midC];
         _b2 = new float[4 * outC];
         for (int s = 0; s < 4; s++)
@@ -45,6 +46,11 @@ internal sealed class MaskDecoderUpscaler
                 for (int i = 0; i < midC; i++) _w2T[(s * outC + c) * midC + i] = w2[(i * outC + c) * 4 + s];
             }
     }
+
+    /// <summary>The first product's weight [in, (sub1, mid)] and bias [(sub1, mid)], unpacked.</summary>
+    public float[] FirstWeight { get; }
+    public float[] FirstBias => _b1;
+    public int FirstWidth => 4 * _mid;
 
     /// <summary>FLOPs of one <see cref="Run"/> over an h x w token grid (both products and the hypernetwork product).</summary>
     public long Flops(int h, int w, int masks) => 2L * h * w * (_in * 4 * _mid + 4 * _mid * 4 * _out + 16 * _out * masks);
@@ -60,15 +66,32 @@ internal sealed class MaskDecoderUpscaler
         if (dst.Length < dstOffset + 16L * h * w * masks) throw new ArgumentException("Mask output too small.");
         if (masks > 4 || masks < 1) throw new ArgumentOutOfRangeException(nameof(masks), "One to four masks.");
         int bands = (h + BandRows - 1) / BandRows;
-        KernelParallel.ForEachSerial(bands, band => RunBand(keys, h, w, hyper, hyperOffset, masks, dst, dstOffset, band * BandRows, Math.Min(h, band * BandRows + BandRows)));
+        KernelParallel.ForEachSerial(bands, band => RunBand(keys, null, h, w, hyper, hyperOffset, masks, dst, dstOffset, band * BandRows, Math.Min(h, band * BandRows + BandRows)));
     }
 
-    private void RunBand(float[] keys, int h, int w, float[] hyper, int hyperOffset, int masks, float[] dst, long dstOffset, int y0, int y1)
+    /// <summary>
+    /// As <see cref="Run"/>, with the first product keys·W + bias taken from <paramref name="product"/> (the
+    /// per-image part and the prompt's factored image-token updates) instead of the image tokens.
+    /// </summary>
+    public void Run(MaskDecoderKeyProduct product, float[] imageProduct, DecoderKeyFactors factors, int h, int w, float[] hyper, int hyperOffset, int masks, float[] dst, long dstOffset)
+    {
+        if (factors.Tokens != h * w || imageProduct.Length < (long)h * w * 4 * _mid) throw new ArgumentException("Key factors do not match the token grid.");
+        if (dst.Length < dstOffset + 16L * h * w * masks) throw new ArgumentException("Mask output too small.");
+        if (masks > 4 || masks < 1) throw new ArgumentOutOfRangeException(nameof(masks), "One to four masks.");
+        product.PrepareRhs(factors);
+        int bands = (h + BandRows - 1) / BandRows;
+        var first = (product, imageProduct, factors);
+        KernelParallel.ForEachSerial(bands, band => RunBand(null, first, h, w, hyper, hyperOffset, masks, dst, dstOffset, band * BandRows, Math.Min(h, band * BandRows + BandRows)));
+    }
+
+    private void RunBand(float[]? keys, (MaskDecoderKeyProduct P, float[] Image, DecoderKeyFactors F)? factored, int h, int w, float[] hyper, int hyperOffset, int masks,
+        float[] dst, long dstOffset, int y0, int y1)
     {
         int tokens = (y1 - y0) * w, n = 4 * tokens, c1 = 4 * _mid, c2 = 4 * _out;
         float[] a1 = Buffer(ref t_a1, tokens * c1), a2 = Buffer(ref t_a2, c2 * n), row = Buffer(ref t_row, 4 * n);
         // [tokens, (sub1, mid)]: every row of mid values is one pixel of the first upscaled map.
-        Gemm.MatMul(tokens, keys.AsSpan(y0 * w * _in), _in, false, _w1, a1, c1, _b1);
+        if (factored is var (product, image, f)) product.Rows(f, image, y0 * w, tokens, a1.AsSpan(0, tokens * c1));
+        else Gemm.MatMul(tokens, keys.AsSpan(y0 * w * _in), _in, false, _w1, a1, c1, _b1);
         _norm.Apply(a1.AsSpan(0, n * _mid), n);
         Activations.Gelu(a1.AsSpan(0, n * _mid));
         // Transposed second product [(sub2, out), (token, sub1)]: the hypernetwork product then runs along rows.

@@ -23,6 +23,8 @@ internal sealed class DecoderImageContext
     public required PackedMatrix[] FirstKeysVHeads { get; init; }
     /// <summary>Per head, the first block's image→token queries as a packed [headDim, tokens] operand.</summary>
     public required PackedMatrix[] FirstImageQT { get; init; }
+    /// <summary>The per-image part of the reassociated first upscaling product (see <see cref="MaskDecoderKeyProduct"/>), when prepared.</summary>
+    public float[]? KeyProduct { get; set; }
 }
 
 internal sealed partial class TwoWayTransformer
@@ -43,6 +45,33 @@ internal sealed partial class TwoWayTransformer
             FirstKeysVHeads = first.TokenToImage.PackHeads(v, nk, transposed: false),
             FirstImageQT = first.ImageToToken.PackHeads(q, nk, transposed: true),
         };
+    }
+
+    public int Depth => _layers.Length;
+    public int Heads => _layers[0].ImageToToken.Heads;
+
+    /// <summary>Per block, the image tokens' final LayerNorm and the image→token attention's output bias.</summary>
+    public (LayerNormParams Norm, float[] OutBias) ImageUpdate(int layer) => (_layers[layer].Norm4, _layers[layer].ImageToToken.Raw!.Bo);
+
+    private readonly Stack<PackedMatrix> _packedKeys = new();
+
+    /// <summary>A pooled packed operand holding (image tokens + pe)ᵀ [dim, nk] of one prompt, packed from <paramref name="kpe"/>.</summary>
+    public PackedMatrix PackKeys(float[] kpe, int nk)
+    {
+        PackedMatrix? m = null;
+        lock (_packedKeys)
+            while (_packedKeys.TryPop(out var c))
+                if (c.K == Dim && c.N == nk && c.Isa == Gemm.Isa) { m = c; break; }
+        if (m is null) return Gemm.PackB(kpe, Dim, nk, Dim, bTransposed: true);
+        Gemm.RepackB(m, kpe, Dim, bTransposed: true);
+        return m;
+    }
+
+    public void ReturnPackedKeys(PackedMatrix?[] packed)
+    {
+        lock (_packedKeys)
+            foreach (var m in packed)
+                if (m is not null && _packedKeys.Count < MaskDecoder.PromptChunk) _packedKeys.Push(m);
     }
 
     public float[] RentImageBuffer(int length)
@@ -66,7 +95,8 @@ internal sealed partial class TwoWayTransformer
     /// with <see cref="ReturnImageBuffers"/>). Only each prompt's first <paramref name="keptTokens"/> output
     /// tokens are final (the IoU and mask tokens); the later ones skip the last attention and are not meaningful.
     /// </summary>
-    public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens)
+    public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens,
+        DecoderKeyFactors[]? factors = null)
     {
         int nk = ctx.Tokens, size = nk * Dim;
         var keys = new float[prompts][];
@@ -78,14 +108,19 @@ internal sealed partial class TwoWayTransformer
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i == 0);
+            queries = _layers[i].ForwardBatched(this, queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i, factors);
         var q = new float[queries.Length];
         Elementwise.Add(queries, pointEmbedding, q);
         float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
         var merged = new float[prompts * nq * _finalAttn.InternalDim];
         int fd = _finalAttn.InternalDim;
+        var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpes[p], keys[p], merged.AsSpan(p * nq * fd), keptTokens, nk));
+        {
+            packed[p] = PackKeys(kpes[p], nk);
+            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), packed[p]!, keys[p], merged.AsSpan(p * nq * fd), keptTokens, nk);
+        });
+        ReturnPackedKeys(packed);
         ReturnImageBuffers(kpes);
         float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
         Elementwise.Add(attn, queries);
@@ -98,6 +133,7 @@ internal sealed partial class TwoWayAttentionBlock
 {
     public DecoderAttention TokenToImage => _tokenToImage;
     public DecoderAttention ImageToToken => _imageToToken;
+    public LayerNormParams Norm4 => _n4;
 
     /// <summary>The first block's prompt-independent image projections.</summary>
     public (float[] K, float[] V, float[] Q) ProjectImage(float[] kpe, float[] src, int nk) =>
@@ -109,9 +145,10 @@ internal sealed partial class TwoWayAttentionBlock
     /// encoding <paramref name="kpes"/> are updated in place; in the first block they are inputs from
     /// <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public float[] ForwardBatched(float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
-        int prompts, int nq, bool first)
+    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
+        int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
+        bool first = layer == 0;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
         if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
         else
@@ -125,10 +162,16 @@ internal sealed partial class TwoWayAttentionBlock
         int id = _tokenToImage.InternalDim;
         float[] qp = _tokenToImage.Q.Forward(Sum(queries, queryPe), rows);
         var merged = new float[rows * id];
+        // (keys + pe)ᵀ packed once per prompt for both cross attentions of a later block.
+        var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
         {
             if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
-            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpes[p], keys[p], merged.AsSpan(p * nq * id), nq, nk);
+            else
+            {
+                packed[p] = owner.PackKeys(kpes[p], nk);
+                _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), packed[p]!, keys[p], merged.AsSpan(p * nq * id), nq, nk);
+            }
         });
         queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
         _n2.Apply(queries, rows);
@@ -143,10 +186,14 @@ internal sealed partial class TwoWayAttentionBlock
         KernelParallel.ForEachSerial(prompts, p =>
         {
             Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
-            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpes[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp);
-            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps);
+            var f = factors?[p];
+            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, packed[p],
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp,
+                f is null ? default : f.Probs(layer), f is null ? default : f.LayerValues(layer));
+            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps,
+                f is null ? default : f.Mean(layer), f is null ? default : f.Rstd(layer));
         });
+        owner.ReturnPackedKeys(packed);
         return queries;
     }
 }
@@ -158,6 +205,7 @@ internal sealed partial class DecoderAttention
     public Linear V => _v;
     public Linear Out => _out;
     public int InternalDim => _internal;
+    public int Heads => _heads;
 
     /// <summary>
     /// Multi-head attention of projected queries [nq, internal] over projected keys and values
@@ -237,14 +285,14 @@ internal sealed partial class DecoderAttention
     /// reassociated, so the work per prompt scales with its tokens instead of the image's projections.
     /// <paramref name="qp"/> [nq, internal] projected queries; writes merged heads [nq, internal].
     /// </summary>
-    public void AttendToImage(ReadOnlySpan<float> qp, float[] kpe, float[] keys, Span<float> merged, int nq, int nk)
+    public void AttendToImage(ReadOnlySpan<float> qp, PackedMatrix kpeT, float[] keys, Span<float> merged, int nq, int nk)
     {
         var r = Raw!;
-        int hd = _internal / _heads, dim = kpe.Length / nk, rows = _heads * nq;
+        int hd = _internal / _heads, dim = kpeT.K, rows = _heads * nq;
         Span<float> qk = DecoderScratch.Get(DecoderScratch.TokenRows, rows * dim);
         Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
         Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, rows * nk);
-        Gemm.MatMul(qk, kpe, scores, rows, dim, nk, bTransposed: true);
+        Gemm.MatMul(rows, qk, dim, false, kpeT, scores, nk);
         float divisor = MathF.Sqrt(hd);
         for (int h = 0; h < _heads; h++)
             for (int i = 0; i < nq; i++)
@@ -286,39 +334,38 @@ internal sealed partial class DecoderAttention
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
     /// projected image queries packed per head <paramref name="imageQT"/> when given (shared by all prompts), else
     /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim].
+    /// The probabilities are kept transposed [(head, token), image token] in <paramref name="probsT"/> and the
+    /// token values through the output weights [(head, token), dim] in <paramref name="values"/> when those are
+    /// given (the factored image-token update), else in scratch.
     /// </summary>
-    public void ImageAttendsTokens(PackedMatrix[]? imageQT, float[]? kpe, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim, Span<float> outp)
+    public void ImageAttendsTokens(PackedMatrix[]? imageQT, PackedMatrix? kpeT, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim,
+        Span<float> outp, Span<float> probsT = default, Span<float> values = default)
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
-        Span<float> u = DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim);
+        Span<float> u = values.IsEmpty ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : values[..(cols * dim)];
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
+        // Scores stored transposed [(head, token), image token]: the softmax over a prompt's few tokens runs down
+        // columns, vectorised across image tokens, and the output product reads them as a transposed operand.
+        Span<float> scoresT = probsT.IsEmpty ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : probsT[..(cols * nk)];
         if (imageQT is not null)
-        {
-            // Scores stored transposed [(head, token), image token]: the shared image queries are the packed operand,
-            // and the softmax over a prompt's few tokens runs down columns, vectorised across image tokens.
-            Span<float> scoresT = DecoderScratch.Get(DecoderScratch.Scores, cols * nk);
             for (int h = 0; h < _heads; h++)
                 Gemm.MatMul(nq, tk[(h * hd)..], _internal, false, imageQT[h], scoresT[(h * nq * nk)..], nk);
-            ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
-            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
-            return;
+        else
+        {
+            Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
+            Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
+            Gemm.MatMul(cols, gt, dim, false, kpeT!, scoresT, nk);
+            for (int h = 0; h < _heads; h++)
+                for (int i = 0; i < nq; i++)
+                {
+                    float b = 0;
+                    for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
+                    AddThenDivide(scoresT.Slice((h * nq + i) * nk, nk), b, 1f);
+                }
         }
-        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, nk * cols); // overwritten whole
-        Span<float> gt = DecoderScratch.Get(DecoderScratch.TokenRows, cols * dim);
-        Gemm.MatMulBatched(_heads, nq, dim, hd, tk, _internal, hd, false, r.Wq, dim, hd * dim, false, gt, dim, nq * dim);
-        Gemm.MatMul(kpe!, gt, scores, nk, dim, cols, bTransposed: true);
-        Span<float> colBias = DecoderScratch.Get(DecoderScratch.Small, cols);
-        for (int h = 0; h < _heads; h++)
-            for (int i = 0; i < nq; i++)
-            {
-                float b = 0;
-                for (int c = 0; c < hd; c++) b += r.Bq[h * hd + c] * tk[i * _internal + h * hd + c];
-                colBias[h * nq + i] = b;
-            }
-        for (int j = 0; j < nk; j++) Elementwise.Add(scores.Slice(j * cols, cols), colBias);
-        NarrowSoftmax.Apply(scores, nk * _heads, nq, 1f / MathF.Sqrt(hd));
+        ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
         // The output bias is added as each product tile is stored, as the official Linear adds it after the sum.
-        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scores, cols, false, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
     }
 }

@@ -9,7 +9,14 @@ public class Int8KernelTests
 
     public static IEnumerable<object[]> Cases()
     {
-        (int M, int N, int K)[] sizes = [(1, 1, 1), (3, 17, 5), (5, 33, 37), (4, 16, 64), (7, 15, 3), (13, 50, 129), (70, 40, 260)];
+        (int M, int N, int K)[] sizes =
+        [
+            (1, 1, 1), (3, 17, 5), (5, 33, 37), (4, 16, 64), (7, 15, 3), (13, 50, 129), (70, 40, 260),
+            // Around the wide kernel's 12-row / 32-column tiles, its 16-pair widening step and odd depths.
+            (11, 31, 31), (12, 32, 32), (13, 33, 33), (24, 64, 2), (25, 63, 65), (23, 96, 95),
+            // Several 96-row blocks and column tiles on the parallel path (m·n·k above the threshold).
+            (97, 65, 191), (200, 130, 64),
+        ];
         foreach (var isa in Enum.GetValues<Int8Isa>().Where(Int8IsaInfo.IsSupported))
             foreach (var (m, n, k) in sizes) yield return [isa, m, n, k];
     }
@@ -108,6 +115,25 @@ public class Int8KernelTests
         var zeros = new sbyte[9];
         Assert.Equal(1f, Int8Quantize.Row(new float[9], zeros));
         Assert.All(zeros, v => Assert.Equal(0, v));
+    }
+
+    /// <summary>One matrix serves every kernel: the layout not packed at construction is derived from the other.</summary>
+    [Fact]
+    public void All_isas_agree_on_one_matrix()
+    {
+        const int m = 29, n = 47, k = 75;
+        var rng = new Random(3);
+        var (w, ws) = RandomWeights(rng, n, k);
+        var packed = new Int8Matrix(w, ws, n, k);
+        var x = new float[m * k];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var expected = Reference(x, k, m, w, ws, n, k, new float[m * n], n, null, false);
+        foreach (var isa in Enum.GetValues<Int8Isa>().Where(Int8IsaInfo.IsSupported))
+        {
+            var y = new float[m * n];
+            Int8Gemm.MatMul(x, k, m, packed, y, n, isa: isa);
+            Assert.Equal(expected, y);
+        }
     }
 
     [Fact]

@@ -162,6 +162,25 @@ public class GemmTests
     }
 
     [Fact]
+    public void RepackedOperandGivesTheNewValuesProduct()
+    {
+        var rnd = new Random(11);
+        foreach (var (m, k, n) in new[] { (7, 256, 300), (40, 513, 33), (1, 3, 1) })
+        {
+            var packed = Gemm.PackB(Random(rnd, n * k), k, n, k, bTransposed: true);
+            var b = Random(rnd, n * k);
+            Gemm.RepackB(packed, b, k, bTransposed: true);
+            var x = Random(rnd, m * k);
+            var y = new float[m * n];
+            Gemm.MatMul(m, x, k, false, packed, y, n);
+            var (expected, mag) = Reference(m, n, k, x, k, false, b, k, true, null, n, 1f, null, null);
+            AssertClose(y, expected, mag, Tol, $"repacked m={m} k={k} n={n}");
+        }
+        var p = Gemm.PackB(new float[12], 3, 4, 4, bTransposed: false);
+        Assert.Throws<ArgumentException>(() => Gemm.RepackB(p, new float[11], 4, bTransposed: false));
+    }
+
+    [Fact]
     public void DegenerateShapesAndBadArguments()
     {
         var c = new float[6] { 1, 1, 1, 1, 1, 1 };
