@@ -96,18 +96,7 @@ internal static class VectorMath
         var tiny = Vector256.LessThan(q, Vector256.Create(ExpMin));
         var x = Vector256.MinNative(q, Vector256.Create(ExpMax));
         x = Vector256.MaxNative(x, Vector256.Create(ExpMin));
-        var n = Vector256.Round(x * Vector256.Create(Log2E));
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(E7), r, Vector256.Create(E6));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E5));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        var pow = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
-        var result = Vector256.ConditionalSelect(tiny, Vector256<float>.Zero, p * pow);
+        var result = Vector256.ConditionalSelect(tiny, Vector256<float>.Zero, ExpInRange(x));
         return Vector256.ConditionalSelect(Vector256.Equals(q, q), result, q);
     }
 
@@ -172,7 +161,15 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> ExpInRange(Vector256<float> x)
     {
-        var n = Vector256.Round(x * Vector256.Create(Log2E));
+        var p = ExpPolynomial(x, out var n);
+        return p * Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
+    }
+
+    /// <summary>e^x = p·2ⁿ: the range reduction and polynomial every exp variant of this width shares (so they agree bit for bit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ExpPolynomial(Vector256<float> x, out Vector256<float> n)
+    {
+        n = Vector256.Round(x * Vector256.Create(Log2E));
         var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), x);
         r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
         var p = Vector256.FusedMultiplyAdd(Vector256.Create(E7), r, Vector256.Create(E6));
@@ -182,7 +179,7 @@ internal static class VectorMath
         p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E2));
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        return p * Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
+        return p;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -206,18 +203,7 @@ internal static class VectorMath
         var tiny = Vector512.LessThan(q, Vector512.Create(ExpMin));
         var x = Vector512.MinNative(q, Vector512.Create(ExpMax));
         x = Vector512.MaxNative(x, Vector512.Create(ExpMin));
-        var n = Vector512.Round(x * Vector512.Create(Log2E));
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E7), r, Vector512.Create(E6));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var pow = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
-        var result = Vector512.ConditionalSelect(tiny, Vector512<float>.Zero, p * pow);
+        var result = Vector512.ConditionalSelect(tiny, Vector512<float>.Zero, ExpInRange(x));
         return Vector512.ConditionalSelect(Vector512.Equals(q, q), result, q);
     }
 
@@ -230,16 +216,7 @@ internal static class VectorMath
     public static Vector512<float> ExpNonPositive(Vector512<float> q)
     {
         var x = Vector512.MaxNative(q, Vector512.Create(ExpMin));
-        var n = Vector512.Round(x * Vector512.Create(Log2E));
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E7), r, Vector512.Create(E6));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        var p = ExpPolynomial(x, out var n);
         return System.Runtime.Intrinsics.X86.Avx512F.Scale(p, n);
     }
 
@@ -303,7 +280,15 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ExpInRange(Vector512<float> x)
     {
-        var n = Vector512.Round(x * Vector512.Create(Log2E));
+        var p = ExpPolynomial(x, out var n);
+        return p * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
+    }
+
+    /// <summary>e^x = p·2ⁿ: the range reduction and polynomial every exp variant of this width shares (so they agree bit for bit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpPolynomial(Vector512<float> x, out Vector512<float> n)
+    {
+        n = Vector512.Round(x * Vector512.Create(Log2E));
         var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
         r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
         var p = Vector512.FusedMultiplyAdd(Vector512.Create(E7), r, Vector512.Create(E6));
@@ -313,6 +298,6 @@ internal static class VectorMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        return p * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
+        return p;
     }
 }
