@@ -16,6 +16,7 @@ public sealed class SamPredictor
     private ImageEmbedding? _embedding;
     private DecoderImageContext? _decoderContext;
     private ImageEmbedding? _decoderContextFor;
+    private EfficientSamImageContext? _efficientContext;
 
     public SamPredictor(SamModel model)
     {
@@ -140,7 +141,7 @@ public sealed class SamPredictor
                 points[q, i, 1] = real ? queries[q].Points[2 * i + 1] : -1;
                 labelGrid[q, i] = real ? queries[q].Labels[i] : -1;
             }
-        var pred = efficient.Predict(emb.Embedding, points, labelGrid, emb.OriginalSize);
+        var pred = efficient.Predict(EfficientContext(), points, labelGrid, emb.OriginalSize);
         var up = pred.UpscaledLogits().Data;
         int m = pred.MasksPerQuery, low = pred.LowResLogits.Shape[^1], lowPlane = low * low;
         var (h, w) = emb.OriginalSize;
@@ -221,6 +222,15 @@ public sealed class SamPredictor
         return _decoderContext;
     }
 
+    /// <summary>EfficientSAM's prompt-independent decoder work for the current embedding, computed once per embedding.</summary>
+    private EfficientSamImageContext EfficientContext()
+    {
+        var emb = Embedding;
+        if (_efficientContext is null || !ReferenceEquals(_efficientContext.Embedding, emb.Embedding))
+            _efficientContext = _model.EfficientSam!.PrepareImage(emb.Embedding);
+        return _efficientContext;
+    }
+
     /// <summary>One low-resolution mask of <see cref="PredictPoints"/> as logits [H, W] at the original image size.</summary>
     public float[] UpscaleMask(ReadOnlySpan<float> lowRes, int lowH, int lowW)
     {
@@ -249,7 +259,7 @@ public sealed class SamPredictor
                 points[i, 0, 1] = (float)pointsXY[2 * (c0 + i) + 1];
                 labels[i, 0] = 1;
             }
-            var pred = efficient.Predict(emb.Embedding, points, labels, emb.OriginalSize);
+            var pred = efficient.Predict(EfficientContext(), points, labels, emb.OriginalSize);
             if (low is null)
             {
                 m = pred.MasksPerQuery;

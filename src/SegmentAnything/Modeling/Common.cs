@@ -73,4 +73,12 @@ internal sealed class MlpBlock(Linear lin1, Linear lin2, bool gelu)
         if (gelu) Activations.Gelu(h); else Activations.Relu(h);
         return lin2.Forward(h, rows);
     }
+
+    /// <summary><see cref="Forward"/> with its hidden rows and result rented from <see cref="TokenArena"/>.</summary>
+    public float[] ForwardRented(ReadOnlySpan<float> x, int rows)
+    {
+        float[] h = TokenArena.Forward(lin1, x, rows);
+        if (gelu) Activations.Gelu(h); else Activations.Relu(h);
+        return TokenArena.Forward(lin2, h, rows);
+    }
 }

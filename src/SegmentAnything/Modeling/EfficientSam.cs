@@ -87,7 +87,42 @@ public sealed class EfficientSam
     /// <param name="points">[queries, n, 2] as (x, y) in original-image pixels; negative coordinates mark padding.</param>
     /// <param name="labels">[queries, n]: 1 foreground, 0 background, 2 / 3 box top-left / bottom-right, −1 padding.</param>
     /// <param name="originalSize">The original image size the points refer to.</param>
-    public EfficientSamPrediction Predict(Tensor embedding, float[,,] points, int[,] labels, (int Height, int Width) originalSize)
+    public EfficientSamPrediction Predict(Tensor embedding, float[,,] points, int[,] labels, (int Height, int Width) originalSize) =>
+        Predict(embedding, null, points, labels, originalSize);
+
+    /// <summary>
+    /// The prompt-independent decoder work for one image embedding: its token layout and the first two-way
+    /// block's image-side projections. Predicting from it gives exactly the results of predicting from the embedding.
+    /// </summary>
+    public EfficientSamImageContext PrepareImage(Tensor embedding)
+    {
+        ArgumentNullException.ThrowIfNull(embedding);
+        int c = PromptEncoder.EmbedDim, s = PromptEncoder.ImageEmbeddingSize;
+        CheckEmbedding(embedding, c, s);
+        float[] imageTokens = EfficientSamOps.Transpose(embedding.Data, c, s * s);
+        return new EfficientSamImageContext(this, embedding, imageTokens, MaskDecoder.PrepareImage(imageTokens, _densePeTokens.Value, s));
+    }
+
+    /// <summary><see cref="Predict(Tensor, float[,,], int[,], ValueTuple{int, int})"/> against a prepared image.</summary>
+    public EfficientSamPrediction Predict(EfficientSamImageContext image, float[,,] points, int[,] labels, (int Height, int Width) originalSize)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (!ReferenceEquals(image.Model, this)) throw new ArgumentException("The image context was prepared by another model.", nameof(image));
+        return Predict(image.Embedding, image, points, labels, originalSize);
+    }
+
+    private void CheckEmbedding(Tensor embedding, int c, int s)
+    {
+        bool shapeOk = embedding.Rank switch
+        {
+            3 => embedding.Shape[0] == c && embedding.Shape[1] == s && embedding.Shape[2] == s,
+            4 => embedding.Shape[0] == 1 && embedding.Shape[1] == c && embedding.Shape[2] == s && embedding.Shape[3] == s,
+            _ => false,
+        };
+        if (!shapeOk) throw new ArgumentException($"Expected an image embedding [{c}, {s}, {s}], got {embedding}.", nameof(embedding));
+    }
+
+    private EfficientSamPrediction Predict(Tensor embedding, EfficientSamImageContext? image, float[,,] points, int[,] labels, (int Height, int Width) originalSize)
     {
         ArgumentNullException.ThrowIfNull(embedding);
         ArgumentNullException.ThrowIfNull(points);
@@ -101,17 +136,13 @@ public sealed class EfficientSam
             throw new ArgumentOutOfRangeException(nameof(originalSize), "The original image size must be positive.");
 
         int c = PromptEncoder.EmbedDim, s = PromptEncoder.ImageEmbeddingSize;
-        bool shapeOk = embedding.Rank switch
-        {
-            3 => embedding.Shape[0] == c && embedding.Shape[1] == s && embedding.Shape[2] == s,
-            4 => embedding.Shape[0] == 1 && embedding.Shape[1] == c && embedding.Shape[2] == s && embedding.Shape[3] == s,
-            _ => false,
-        };
-        if (!shapeOk) throw new ArgumentException($"Expected an image embedding [{c}, {s}, {s}], got {embedding}.", nameof(embedding));
+        CheckEmbedding(embedding, c, s);
+        // Preparing costs what the first query would spend on the same work, so a lone call loses nothing.
+        image ??= PrepareImage(embedding);
 
         int k = MaxInputPoints;
         var (rescaled, kept) = RescalePoints(points, labels, originalSize);
-        float[] imageTokens = EfficientSamOps.Transpose(embedding.Data, c, s * s);
+        float[] imageTokens = image.ImageTokens;
         float[] peTokens = _densePeTokens.Value;
 
         int m = MasksPerQuery;
@@ -122,7 +153,7 @@ public sealed class EfficientSam
         for (int q = 0; q < queries; q++)
         {
             float[] sparse = PromptEncoder.Embed(rescaled.AsSpan(q * k * 2, k * 2), kept.AsSpan(q * k, k), k);
-            var (masks, side, quality) = MaskDecoder.PredictMasks(imageTokens, peTokens, s, sparse, k);
+            var (masks, side, quality) = MaskDecoder.PredictMasks(imageTokens, peTokens, image.FirstBlock, s, sparse, k);
             int plane = side * side;
             maskSize = side;
             logits ??= new float[queries * m * plane];
@@ -254,4 +285,18 @@ public sealed class EfficientSamPrediction
         for (int i = 0; i < up.Length; i++) masks[i] = up[i] >= MaskThreshold;
         return masks;
     }
+}
+
+/// <summary>One image's prompt-independent EfficientSAM decoder work (<see cref="EfficientSam.PrepareImage"/>).</summary>
+public sealed class EfficientSamImageContext
+{
+    internal EfficientSamImageContext(EfficientSam model, Tensor embedding, float[] imageTokens, EfficientSamFirstBlockImage? firstBlock)
+    {
+        (Model, Embedding, ImageTokens, FirstBlock) = (model, embedding, imageTokens, firstBlock);
+    }
+
+    internal EfficientSam Model { get; }
+    public Tensor Embedding { get; }
+    internal float[] ImageTokens { get; }
+    internal EfficientSamFirstBlockImage? FirstBlock { get; }
 }

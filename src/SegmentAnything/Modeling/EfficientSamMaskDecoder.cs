@@ -62,6 +62,15 @@ public sealed class EfficientSamMaskDecoder
     /// <returns>Mask logits for every mask token [NumMaskTokens, H, W] (H = W = embeddingSize·2^layers),
     /// their side, and the IoU predictions [NumMaskTokens].</returns>
     public (float[] Masks, int MaskSize, float[] Iou) PredictMasks(ReadOnlySpan<float> imageTokens, ReadOnlySpan<float> imagePeTokens,
+        int embeddingSize, ReadOnlySpan<float> sparse, int nPoints) =>
+        PredictMasks(imageTokens.ToArray(), imagePeTokens.ToArray(), null, embeddingSize, sparse, nPoints);
+
+    /// <summary>The first two-way block's prompt-independent projections of one image's tokens [h·w, C].</summary>
+    internal EfficientSamFirstBlockImage? PrepareImage(float[] imageTokens, float[] imagePeTokens, int embeddingSize) =>
+        Transformer.PrepareImage(imageTokens, imagePeTokens, embeddingSize * embeddingSize);
+
+    /// <param name="first">The image's <see cref="PrepareImage"/>, or null to compute it within.</param>
+    internal (float[] Masks, int MaskSize, float[] Iou) PredictMasks(float[] imageTokens, float[] imagePeTokens, EfficientSamFirstBlockImage? first,
         int embeddingSize, ReadOnlySpan<float> sparse, int nPoints)
     {
         int c = TransformerDim;
@@ -73,7 +82,8 @@ public sealed class EfficientSamMaskDecoder
         sparse.CopyTo(tokens.AsSpan(nOutput * c));
 
         int pixels = embeddingSize * embeddingSize;
-        var (hs, src) = Transformer.Forward(imageTokens, imagePeTokens, pixels, tokens, nTokens);
+        var (hs, src) = first is null ? Transformer.Forward(imageTokens, imagePeTokens, pixels, tokens, nTokens)
+            : Transformer.Forward(imageTokens, imagePeTokens, pixels, first, tokens, nTokens);
 
         float[] upscaled = EfficientSamOps.Transpose(src, pixels, c);
         int side = embeddingSize;

@@ -43,7 +43,35 @@ public sealed class EfficientSamTwoWayTransformer
             throw new ArgumentException("Two-way transformer inputs have inconsistent sizes.");
         float[] queries = pointEmbedding.ToArray();
         float[] keys = imageTokens.ToArray();
-        foreach (var layer in _layers) layer.Forward(queries, keys, pointEmbedding, imagePe, nTokens, nImage);
+        foreach (var layer in _layers) layer.Forward(queries, keys, pointEmbedding, imagePe, nTokens, nImage, null);
+        return Finish(queries, keys, pointEmbedding, imagePe, nTokens, nImage);
+    }
+
+    /// <summary>
+    /// The first block's prompt-independent image-side work: until its image→token step the image tokens are
+    /// the embedding itself, so keys + pe and its key/value projections, and the image→token query projection,
+    /// depend on the image only.
+    /// </summary>
+    internal EfficientSamFirstBlockImage? PrepareImage(float[] imageTokens, float[] imagePe, int nImage) =>
+        _layers.Length == 0 ? null : _layers[0].PrepareImage(imageTokens, imagePe, nImage);
+
+    /// <summary><see cref="Forward"/> with the first block's image-side work taken from <paramref name="first"/>; identical results.</summary>
+    internal (float[] Queries, float[] Keys) Forward(float[] imageTokens, float[] imagePe, int nImage, EfficientSamFirstBlockImage? first,
+        ReadOnlySpan<float> pointEmbedding, int nTokens)
+    {
+        int c = EmbeddingDim;
+        if (imageTokens.Length != nImage * c || imagePe.Length != nImage * c || pointEmbedding.Length != nTokens * c)
+            throw new ArgumentException("Two-way transformer inputs have inconsistent sizes.");
+        float[] queries = pointEmbedding.ToArray();
+        float[] keys = imageTokens.ToArray();
+        for (int i = 0; i < _layers.Length; i++)
+            _layers[i].Forward(queries, keys, pointEmbedding, imagePe, nTokens, nImage, i == 0 ? first : null);
+        return Finish(queries, keys, pointEmbedding, imagePe, nTokens, nImage);
+    }
+
+    private (float[] Queries, float[] Keys) Finish(float[] queries, float[] keys, ReadOnlySpan<float> pointEmbedding, ReadOnlySpan<float> imagePe,
+        int nTokens, int nImage)
+    {
 
         float[] q = EfficientSamOps.Sum(queries, pointEmbedding);
         float[] k = EfficientSamOps.Sum(keys, imagePe);
@@ -80,7 +108,16 @@ internal sealed class EfficientSamTwoWayBlock
     }
 
     /// <summary>Updates <paramref name="queries"/> [nTokens, C] and <paramref name="keys"/> [nImage, C] in place.</summary>
-    public void Forward(float[] queries, float[] keys, ReadOnlySpan<float> queryPe, ReadOnlySpan<float> keyPe, int nTokens, int nImage)
+    public EfficientSamFirstBlockImage PrepareImage(float[] keys, float[] keyPe, int nImage)
+    {
+        float[] k = EfficientSamOps.Sum(keys, keyPe);
+        return new EfficientSamFirstBlockImage(_tokenToImage.ProjectK(k, nImage), _tokenToImage.ProjectV(keys, nImage),
+            _imageToToken.ProjectQ(k, nImage));
+    }
+
+    /// <param name="image">The image-side projections when <paramref name="keys"/> is still that image's embedding.</param>
+    public void Forward(float[] queries, float[] keys, ReadOnlySpan<float> queryPe, ReadOnlySpan<float> keyPe, int nTokens, int nImage,
+        EfficientSamFirstBlockImage? image)
     {
         if (!_skipFirstLayerPe) Elementwise.Add(queries, queryPe);
         float[] attn = _selfAttention.Forward(queries, nTokens, queries, queries, nTokens);
@@ -88,9 +125,10 @@ internal sealed class EfficientSamTwoWayBlock
         _norm1.Apply(queries, nTokens);
 
         // keys do not change until the last step, so keys + key_pe serves both cross-attentions.
-        float[] k = EfficientSamOps.Sum(keys, keyPe);
+        float[]? k = image is null ? EfficientSamOps.Sum(keys, keyPe) : null;
         float[] q = EfficientSamOps.Sum(queries, queryPe);
-        attn = _tokenToImage.Forward(q, nTokens, k, keys, nImage);
+        attn = image is null ? _tokenToImage.Forward(q, nTokens, k!, keys, nImage)
+            : _tokenToImage.Attend(_tokenToImage.ProjectQ(q, nTokens), nTokens, image.TokenToImageK, image.TokenToImageV, nImage);
         Elementwise.Add(queries, attn);
         _norm2.Apply(queries, nTokens);
 
@@ -99,7 +137,8 @@ internal sealed class EfficientSamTwoWayBlock
         _norm3.Apply(queries, nTokens);
 
         q = EfficientSamOps.Sum(queries, queryPe);
-        attn = _imageToToken.Forward(k, nImage, q, queries, nTokens);
+        attn = image is null ? _imageToToken.Forward(k!, nImage, q, queries, nTokens)
+            : _imageToToken.Attend(image.ImageToTokenQ, nImage, _imageToToken.ProjectK(q, nTokens), _imageToToken.ProjectV(queries, nTokens), nTokens);
         Elementwise.Add(keys, attn);
         _norm4.Apply(keys, nImage);
     }
@@ -131,14 +170,22 @@ internal sealed class EfficientSamTwoWayAttention
     private static Linear Bind(WeightBinder binder, string prefix, int fanIn, int fanOut) =>
         new(binder.Take(prefix + ".weight", fanOut, fanIn), binder.Take(prefix + ".bias", fanOut), fanIn, fanOut);
 
-    public float[] Forward(ReadOnlySpan<float> q, int nq, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int nk)
+    public float[] Forward(ReadOnlySpan<float> q, int nq, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int nk) =>
+        Attend(_q.Forward(q, nq), nq, _k.Forward(k, nk), _v.Forward(v, nk), nk);
+
+    public float[] ProjectQ(ReadOnlySpan<float> x, int rows) => _q.Forward(x, rows);
+    public float[] ProjectK(ReadOnlySpan<float> x, int rows) => _k.Forward(x, rows);
+    public float[] ProjectV(ReadOnlySpan<float> x, int rows) => _v.Forward(x, rows);
+
+    /// <summary>The attention and output projection of already projected queries, keys and values.</summary>
+    public float[] Attend(float[] qp, int nq, float[] kp, float[] vp, int nk)
     {
-        float[] qp = _q.Forward(q, nq);
-        float[] kp = _k.Forward(k, nk);
-        float[] vp = _v.Forward(v, nk);
         var mixed = new float[nq * _internalDim];
         EfficientSamMultiHeadAttention.Run(new(qp, _internalDim, 0), new(kp, _internalDim, 0), new(vp, _internalDim, 0),
             nq, nk, _heads, _internalDim / _heads, _scale, mixed);
         return _out.Forward(mixed, nq);
     }
 }
+
+/// <summary>The first two-way block's projections of one image's tokens (see <see cref="EfficientSamTwoWayBlock.PrepareImage"/>).</summary>
+internal sealed record EfficientSamFirstBlockImage(float[] TokenToImageK, float[] TokenToImageV, float[] ImageToTokenQ);

@@ -128,4 +128,16 @@ internal sealed class Mlp(Linear[] layers)
         }
         return h;
     }
+
+    /// <summary><see cref="Forward(ReadOnlySpan{float}, int)"/> with every layer's output rented from <see cref="TokenArena"/>.</summary>
+    public float[] ForwardRented(ReadOnlySpan<float> x, int rows)
+    {
+        float[]? h = null;
+        for (int i = 0; i < layers.Length; i++)
+        {
+            h = TokenArena.Forward(layers[i], i == 0 ? x : h, rows);
+            if (i < layers.Length - 1) Activations.Relu(h);
+        }
+        return h!;
+    }
 }

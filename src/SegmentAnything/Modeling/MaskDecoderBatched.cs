@@ -81,7 +81,9 @@ public sealed partial class MaskDecoder
         for (int c0 = 0; c0 < count; c0 += PromptChunk)
         {
             int p = Math.Min(PromptChunk, count - c0);
-            var tokens = new float[p * nt * dim];
+            // Every token-side array of this chunk is rented and given back at its end.
+            int mark = TokenArena.Mark();
+            float[] tokens = TokenArena.Rent(p * nt * dim);
             for (int i = 0; i < p; i++)
             {
                 int o = i * nt * dim;
@@ -92,16 +94,16 @@ public sealed partial class MaskDecoder
             var factors = RentFactors(ctx, p, nt);
             var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens, factors);
 
-            var rowsIn = new float[p * dim];
-            var hyperIn = new float[p * NumMaskTokens * c8];
+            float[] rowsIn = TokenArena.Rent(p * dim);
+            float[] hyperIn = TokenArena.Rent(p * NumMaskTokens * c8);
             for (int t = 0; t < NumMaskTokens; t++)
             {
                 for (int i = 0; i < p; i++) hs.AsSpan((i * nt + 1 + t) * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
-                float[] o = _hyper[t].Forward(rowsIn, p);
+                float[] o = _hyper[t].ForwardRented(rowsIn, p);
                 for (int i = 0; i < p; i++) o.AsSpan(i * c8, c8).CopyTo(hyperIn.AsSpan((i * NumMaskTokens + t) * c8));
             }
             for (int i = 0; i < p; i++) hs.AsSpan(i * nt * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
-            float[] iou = _iouHead.Forward(rowsIn, p);
+            float[] iou = _iouHead.ForwardRented(rowsIn, p);
             int iouWidth = iou.Length / p;
 
             for (int i = 0; i < p; i++)
@@ -115,6 +117,7 @@ public sealed partial class MaskDecoder
             }
             _transformer.ReturnImageBuffers(keys);
             ReturnFactors(factors);
+            TokenArena.Release(mark);
         }
         return (lowRes, iouOut);
     }

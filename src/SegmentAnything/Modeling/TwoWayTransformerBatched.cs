@@ -109,10 +109,11 @@ internal sealed partial class TwoWayTransformer
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
             queries = _layers[i].ForwardBatched(this, queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i, factors);
-        var q = new float[queries.Length];
-        Elementwise.Add(queries, pointEmbedding, q);
-        float[] qp = _finalAttn.Q.Forward(q, prompts * nq);
-        var merged = new float[prompts * nq * _finalAttn.InternalDim];
+        float[] q = TokenArena.Sum(queries, pointEmbedding);
+        float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
+        // Only the kept tokens attend; the others' rows stay zero, as they would be unrented.
+        float[] merged = TokenArena.Rent(prompts * nq * _finalAttn.InternalDim);
+        Array.Clear(merged);
         int fd = _finalAttn.InternalDim;
         var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
@@ -122,7 +123,7 @@ internal sealed partial class TwoWayTransformer
         });
         ReturnPackedKeys(packed);
         ReturnImageBuffers(kpes);
-        float[] attn = _finalAttn.Out.Forward(merged, prompts * nq);
+        float[] attn = TokenArena.Forward(_finalAttn.Out, merged, prompts * nq);
         Elementwise.Add(attn, queries);
         _normFinal.Apply(attn, prompts * nq);
         return (attn, keys);
@@ -153,15 +154,15 @@ internal sealed partial class TwoWayAttentionBlock
         if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
         else
         {
-            float[] q = Sum(queries, queryPe);
-            queries = Sum(queries, _self.ForwardGrouped(q, q, queries, prompts, nq));
+            float[] q = TokenArena.Sum(queries, queryPe);
+            queries = TokenArena.Sum(queries, _self.ForwardGrouped(q, q, queries, prompts, nq));
         }
         _n1.Apply(queries, rows);
 
         // Token → image.
         int id = _tokenToImage.InternalDim;
-        float[] qp = _tokenToImage.Q.Forward(Sum(queries, queryPe), rows);
-        var merged = new float[rows * id];
+        float[] qp = TokenArena.Forward(_tokenToImage.Q, TokenArena.Sum(queries, queryPe), rows);
+        float[] merged = TokenArena.Rent(rows * id);
         // (keys + pe)ᵀ packed once per prompt for both cross attentions of a later block.
         var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
@@ -173,16 +174,16 @@ internal sealed partial class TwoWayAttentionBlock
                 _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), packed[p]!, keys[p], merged.AsSpan(p * nq * id), nq, nk);
             }
         });
-        queries = Sum(queries, _tokenToImage.Out.Forward(merged, rows));
+        queries = TokenArena.Sum(queries, TokenArena.Forward(_tokenToImage.Out, merged, rows));
         _n2.Apply(queries, rows);
 
-        queries = Sum(queries, _mlp.Forward(queries, rows));
+        queries = TokenArena.Sum(queries, _mlp.ForwardRented(queries, rows));
         _n3.Apply(queries, rows);
 
         // Image → token: the image tokens query the prompt's tokens.
         int jd = _imageToToken.InternalDim;
-        float[] qpe = Sum(queries, queryPe);
-        float[] tk = _imageToToken.K.Forward(qpe, rows), tv = _imageToToken.V.Forward(queries, rows);
+        float[] qpe = TokenArena.Sum(queries, queryPe);
+        float[] tk = TokenArena.Forward(_imageToToken.K, qpe, rows), tv = TokenArena.Forward(_imageToToken.V, queries, rows);
         KernelParallel.ForEachSerial(prompts, p =>
         {
             Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
@@ -250,18 +251,18 @@ internal sealed partial class DecoderAttention
             Gemm.MatMul(nq, scores[(h * nq * nk)..], nk, false, values[h], merged[(h * hd)..], _internal);
     }
 
-    /// <summary>Attention within each of <paramref name="groups"/> groups of <paramref name="n"/> tokens (self-attention per prompt).</summary>
+    /// <summary>Attention within each of (arrays rented from <see cref="TokenArena"/>) <paramref name="groups"/> groups of <paramref name="n"/> tokens (self-attention per prompt).</summary>
     public float[] ForwardGrouped(float[] q, float[] k, float[] v, int groups, int n)
     {
         int rows = groups * n;
-        float[] qp = _q.Forward(q, rows), kp = _k.Forward(k, rows), vp = _v.Forward(v, rows);
-        var merged = new float[rows * _internal];
+        float[] qp = TokenArena.Forward(_q, q, rows), kp = TokenArena.Forward(_k, k, rows), vp = TokenArena.Forward(_v, v, rows);
+        float[] merged = TokenArena.Rent(rows * _internal);
         for (int g = 0; g < groups; g++)
         {
             int o = g * n * _internal;
             Attend(qp.AsSpan(o), kp.AsSpan(o), vp.AsSpan(o), merged.AsSpan(o), n, n);
         }
-        return _out.Forward(merged, rows);
+        return TokenArena.Forward(_out, merged, rows);
     }
 }
 
