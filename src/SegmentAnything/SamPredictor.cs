@@ -142,19 +142,23 @@ public sealed class SamPredictor
                 labelGrid[q, i] = real ? queries[q].Labels[i] : -1;
             }
         var pred = efficient.Predict(EfficientContext(), points, labelGrid, emb.OriginalSize);
-        var up = pred.UpscaledLogits().Data;
         int m = pred.MasksPerQuery, low = pred.LowResLogits.Shape[^1], lowPlane = low * low;
-        var (h, w) = emb.OriginalSize;
         var results = new MaskResult[queries.Count];
         for (int q = 0; q < queries.Count; q++)
         {
-            float[] iou = pred.Iou.Data.AsSpan(q * m, m).ToArray();
-            int[] pick = multimask ? Enumerable.Range(0, m).ToArray() : [ArgMax(iou)];
-            results[q] = new MaskResult(pick.Length, h, w,
-                pick.Select(i => iou[i]).ToArray(),
-                pick.SelectMany(i => up.AsSpan((q * m + i) * h * w, h * w).ToArray()).ToArray(),
-                pick.SelectMany(i => pred.LowResLogits.Data.AsSpan((q * m + i) * lowPlane, lowPlane).ToArray()).ToArray(),
-                low, low) { InclusiveThreshold = true };
+            // Full-size logits are left to the result: bicubic upsampling is per plane, so a picked mask's
+            // logits are those the whole batch's upsampling would give.
+            var iou = pred.Iou.Data.AsSpan(q * m, m);
+            int count = multimask ? m : 1, best = ArgMax(iou);
+            var scores = new float[count];
+            var lowRes = new float[count * lowPlane];
+            for (int k = 0; k < count; k++)
+            {
+                int src = multimask ? k : best;
+                scores[k] = iou[src];
+                pred.LowResLogits.Data.AsSpan((q * m + src) * lowPlane, lowPlane).CopyTo(lowRes.AsSpan(k * lowPlane));
+            }
+            results[q] = MaskResult.ForEfficientSam(count, emb.OriginalSize, scores, lowRes, low);
         }
         return results;
     }
@@ -301,8 +305,8 @@ public sealed class SamPredictor
             (lowRes, scores) = sam.MaskDecoder.PredictMasksBatched(DecoderContext(), sparse, 1, sparse.Length / pe.EmbedDim, g, g, first, count);
         }
         else (lowRes, scores, lowH, lowW) = DecodeFull(sparse, maskInput, first, count, trace);
-        float[] logits = MaskPostprocessing.Postprocess(lowRes, count, lowH, lowW, _model.ImageEncoder.ImageSize, emb.InputSize, emb.OriginalSize);
-        return new MaskResult(count, emb.OriginalSize.H, emb.OriginalSize.W, scores, logits, lowRes, lowH, lowW);
+        // Full-size logits are computed only if asked for: masks threshold row by row without them.
+        return MaskResult.ForSam(count, emb.OriginalSize, scores, lowRes, lowH, lowW, _model.ImageEncoder.ImageSize, emb.InputSize);
     }
 
     /// <summary>The decoder with its whole image side per prompt (a mask input, or intermediates traced).</summary>

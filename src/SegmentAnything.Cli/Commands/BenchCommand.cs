@@ -58,7 +58,13 @@ public static class BenchCommand
 
             var enc = Time(n, () => predictor.SetImage(img));
             var prompt = Prompt.FromPoint(img.Width / 2f, img.Height / 2f);
-            var dec = Time(nd, () => predictor.Predict(prompt, multimask: true));
+            // The decoder row includes thresholding every mask at the original size, into one reused buffer.
+            var maskBuffer = new bool[img.Width * img.Height];
+            var dec = Time(nd, () =>
+            {
+                var result = predictor.Predict(prompt, multimask: true);
+                for (int i = 0; i < result.Count; i++) result.MaskInto(i, maskBuffer);
+            });
             // A batch of 64 single-point prompts on an 8x8 grid, as the automatic mask generator decodes them (low resolution, three masks each).
             var grid = new double[2 * BatchPrompts];
             for (int i = 0; i < BatchPrompts; i++)

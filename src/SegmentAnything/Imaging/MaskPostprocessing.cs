@@ -60,6 +60,44 @@ public static class MaskPostprocessing
         return result;
     }
 
+    [ThreadStatic] private static float[]? _row;
+
+    /// <summary>
+    /// Mask <paramref name="index"/> of <see cref="Postprocess"/> thresholded straight into <paramref name="mask"/>
+    /// ([H, W], logit &gt; 0, or ≥ 0 when <paramref name="inclusive"/>): every row is upsampled exactly as
+    /// <see cref="Postprocess"/> computes it, into one reused row, so no full-size logits are materialised.
+    /// </summary>
+    public static unsafe void PostprocessMask(float[] lowRes, int index, int lowH, int lowW, int imgSize,
+        (int H, int W) inputSize, (int H, int W) originalSize, Span<bool> mask, bool inclusive = false)
+    {
+        ArgumentNullException.ThrowIfNull(lowRes);
+        int plane = checked(lowH * lowW);
+        if (lowH <= 0 || lowW <= 0 || index < 0 || (long)(index + 1) * plane > lowRes.Length)
+            throw new ArgumentException($"Mask {index} of [{lowH}, {lowW}] planes is not inside {lowRes.Length} values.");
+        var plan = SamUpsamplePlan.For(lowH, lowW, imgSize, inputSize, originalSize);
+        int h = originalSize.H, w = originalSize.W;
+        if (mask.Length < (long)h * w) throw new ArgumentException($"A mask of {w}x{h} needs {(long)h * w} values, got {mask.Length}.");
+        int bands = Math.Max(1, Math.Min((h + BandRows - 1) / BandRows, 4 * KernelParallel.MaxThreads));
+        fixed (float* src = lowRes)
+        fixed (bool* dst = mask)
+        {
+            nint s = (nint)(src + (long)index * plane), d = (nint)dst;
+            KernelParallel.For(bands, KernelParallel.MaxThreads, band =>
+            {
+                int y0 = (int)((long)h * band / bands), y1 = (int)((long)h * (band + 1) / bands);
+                var up = RentUpsampler(plan);
+                float[] row = _row is { } r && r.Length >= w ? r : (_row = GC.AllocateUninitializedArray<float>(w, pinned: true));
+                up.Begin((float*)s);
+                fixed (float* o = row)
+                    for (int y = y0; y < y1; y++)
+                    {
+                        up.Row(y, o);
+                        MaskThresholding.Threshold(new ReadOnlySpan<float>(o, w), new Span<bool>((bool*)d + (long)y * w, w), inclusive);
+                    }
+            });
+        }
+    }
+
     /// <summary>logits &gt; threshold, element by element.</summary>
     public static bool[] Threshold(ReadOnlySpan<float> logits, float threshold = MaskThreshold)
     {
