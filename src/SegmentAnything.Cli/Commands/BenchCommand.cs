@@ -90,7 +90,7 @@ public static class BenchCommand
             {
                 Console.WriteLine($"{sam.Architecture} on {img.Width}x{img.Height}, {Environment.ProcessorCount} threads, {KernelInfo.Describe()}");
                 if (peakGflops is double pk) Console.WriteLine($"measured FMA peak: {pk:F1} GFLOP/s");
-                Console.WriteLine($"{"stage",-16} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")} {"alloc MB",9}");
+                Console.WriteLine($"{"stage",-16} {"min ms",10} {"median ms",10} {"GFLOP",10} {"GFLOP/s",10}{(peakGflops is null ? "" : $" {"of peak",8}")} {"alloc MB",9} {"gen2 GCs",8}");
                 Row("encoder", report.encoder, peakGflops);
                 Row("decoder", report.decoder, peakGflops);
                 Row("decoder batch 64", report.decoder_batch_64, peakGflops);
@@ -178,25 +178,25 @@ public static class BenchCommand
 
     /// <param name="cpu_min_ms">Least process CPU time of a run (all threads): on a shared machine, GFLOP per CPU-second
     /// (<paramref name="gflops_per_cpu_s"/>) estimates the per-core rate an idle machine would give.</param>
-    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s, double alloc_mb);
+    private sealed record Stats(double min_ms, double median_ms, double gflop, double gflops_per_s, int runs, double cpu_min_ms, double gflops_per_cpu_s, double alloc_mb, int gen2_gcs);
 
     private static void Row(string name, Stats s, double? peak) =>
-        Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")} {s.alloc_mb,9:F1}");
+        Console.WriteLine($"{name,-16} {s.min_ms,10:F1} {s.median_ms,10:F1} {s.gflop,10:F2} {s.gflops_per_s,10:F1}{(peak is double p ? $" {s.gflops_per_s / p,8:P0}" : "")} {s.alloc_mb,9:F1} {s.gen2_gcs,8}");
 
-    private static Stats Summary((List<double> Times, long Flops, double CpuMs, long AllocBytes) run) => Summary(run.Times, run.Flops, run.CpuMs, run.AllocBytes);
+    private static Stats Summary((List<double> Times, long Flops, double CpuMs, long AllocBytes, int Gen2) run) => Summary(run.Times, run.Flops, run.CpuMs, run.AllocBytes, run.Gen2);
 
-    private static Stats Summary(List<double> times, long flops, double cpuMs, long allocBytes)
+    private static Stats Summary(List<double> times, long flops, double cpuMs, long allocBytes, int gen2)
     {
         times.Sort();
         double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
         double gflop = flops / 1e9;
         return new Stats(Math.Round(times[0], 2), Math.Round(median, 2), Math.Round(gflop, 3), Math.Round(gflop / (times[0] / 1000), 1), times.Count,
-            Math.Round(cpuMs, 1), Math.Round(gflop / (Math.Max(cpuMs, 1e-3) / 1000), 1), Math.Round(allocBytes / 1048576.0, 2));
+            Math.Round(cpuMs, 1), Math.Round(gflop / (Math.Max(cpuMs, 1e-3) / 1000), 1), Math.Round(allocBytes / 1048576.0, 2), gen2);
     }
 
     /// <summary>One warm-up run, then <paramref name="n"/> timed runs; returns times (ms) and FLOPs per run.</summary>
     /// <summary>Runs after one warm-up; AllocBytes is the fewest managed bytes one call allocated on all threads (outputs included).</summary>
-    private static (List<double> Times, long Flops, double CpuMs, long AllocBytes) Time(int n, Action action)
+    private static (List<double> Times, long Flops, double CpuMs, long AllocBytes, int Gen2) Time(int n, Action action)
     {
         action();
         long alloc = long.MaxValue;
@@ -204,6 +204,7 @@ public static class BenchCommand
         long flops = 0;
         double cpu = double.MaxValue;
         using var process = Process.GetCurrentProcess();
+        int gen2 = GC.CollectionCount(2);
         for (int i = 0; i < n; i++)
         {
             long f0 = FlopCounter.Total;
@@ -218,7 +219,7 @@ public static class BenchCommand
             cpu = Math.Min(cpu, (process.TotalProcessorTime - c0).TotalMilliseconds);
             flops = FlopCounter.Total - f0;
         }
-        return (times, flops, cpu, alloc);
+        return (times, flops, cpu, alloc, GC.CollectionCount(2) - gen2);
     }
 
     private static RgbImage Synthetic(int w, int h)

@@ -60,12 +60,24 @@ public sealed class ConvTranspose2x2
     /// </summary>
     public float[] Forward(ReadOnlySpan<float> input, int h, int w, bool tokenMajor)
     {
+        // Both buffers are overwritten whole: skipping the zeroing saves a pass over megabytes per call.
+        var output = GC.AllocateUninitializedArray<float>(OutChannels * 4 * h * w);
+        Forward(input, h, w, tokenMajor, output, GC.AllocateUninitializedArray<float>(OutChannels * 4 * h * w));
+        return output;
+    }
+
+    /// <summary>
+    /// <see cref="Forward(ReadOnlySpan{float}, int, int, bool)"/> into caller-owned <paramref name="output"/> using
+    /// <paramref name="scratch"/> (each at least out·4·h·w values), for callers that reuse their buffers.
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> input, int h, int w, bool tokenMajor, float[] output, float[] scratch)
+    {
         int hw = h * w, ow = 2 * w;
         if (input.Length < (long)InChannels * hw) throw new ArgumentException($"Input of {input.Length} values is smaller than {InChannels}x{h}x{w}.");
-        // Both buffers are overwritten whole: skipping the zeroing saves a pass over megabytes per call.
-        var tmp = GC.AllocateUninitializedArray<float>(OutChannels * 4 * hw);
+        if (output.Length < (long)OutChannels * 4 * hw || scratch.Length < (long)OutChannels * 4 * hw)
+            throw new ArgumentException($"Output and scratch need {(long)OutChannels * 4 * hw} values each.");
+        var tmp = scratch;
         Gemm.MatMul(OutChannels * 4, hw, InChannels, _weightRows, InChannels, false, input, tokenMajor ? InChannels : hw, tokenMajor, tmp, hw);
-        var output = GC.AllocateUninitializedArray<float>(OutChannels * 4 * hw);
         // Output row 2y+dy interleaves the dx = 0 and dx = 1 product rows: a vector zip per 8 pixels.
         KernelParallel.ForRanges(OutChannels * 2, 8, (r0, r1) =>
         {
@@ -78,6 +90,5 @@ public sealed class ConvTranspose2x2
                     Interleave(even.Slice(y * w, w), odd.Slice(y * w, w), _bias[o], plane.Slice((2 * y + dy) * ow, ow));
             }
         });
-        return output;
     }
 }

@@ -19,6 +19,8 @@ public sealed class EfficientSamMaskDecoder
     private readonly EfficientSamMlp[] _hypernetworks;
     private readonly EfficientSamMlp _iouHead;
 
+    [ThreadStatic] private static UpscalingBuffers? _buffers;
+
     public EfficientSamTwoWayTransformer Transformer { get; }
     public int TransformerDim { get; }
     public int NumMaskTokens { get; }
@@ -85,11 +87,18 @@ public sealed class EfficientSamMaskDecoder
         var (hs, src) = first is null ? Transformer.Forward(imageTokens, imagePeTokens, pixels, tokens, nTokens)
             : Transformer.Forward(imageTokens, imagePeTokens, pixels, first, tokens, nTokens);
 
-        float[] upscaled = EfficientSamOps.Transpose(src, pixels, c);
+        // The upscaling chain's maps (megabytes per query) live in per-thread buffers reused by every query.
+        var buffers = _buffers ??= new UpscalingBuffers();
+        float[] upscaled = buffers.Get(0, pixels * c);
+        EfficientSamOps.Transpose(src, upscaled, pixels, c);
         int side = embeddingSize;
-        foreach (var layer in _upscaling)
+        for (int i = 0; i < _upscaling.Length; i++)
         {
-            upscaled = layer.Forward(upscaled, side, side);
+            var layer = _upscaling[i];
+            int outLength = layer.OutChannels * 4 * side * side;
+            float[] output = buffers.Get(2 * i + 1, outLength);
+            layer.Forward(upscaled, side, side, output, buffers.Get(2 * i + 2, outLength));
+            upscaled = output;
             side *= 2;
         }
         int outChannels = _upscaling.Length > 0 ? _upscaling[^1].OutChannels : c;
@@ -98,7 +107,7 @@ public sealed class EfficientSamMaskDecoder
         for (int i = 0; i < NumMaskTokens; i++)
             _hypernetworks[i].Forward(hs.AsSpan((1 + i) * c, c), 1).CopyTo(hyper, i * outChannels);
         var masks = new float[NumMaskTokens * side * side];
-        Gemm.MatMul(hyper, upscaled, masks, NumMaskTokens, outChannels, side * side);
+        Gemm.MatMul(hyper, upscaled.AsSpan(0, outChannels * side * side), masks, NumMaskTokens, outChannels, side * side);
 
         float[] iou = _iouHead.Forward(hs.AsSpan(0, c), 1);
         return (masks, side, iou);
@@ -106,6 +115,20 @@ public sealed class EfficientSamMaskDecoder
 }
 
 /// <summary>The decoder's hyper-parameters, as inferred from a checkpoint.</summary>
+/// <summary>Exactly sized float buffers by slot, one set per thread: the sizes repeat for every query of a model.</summary>
+internal sealed class UpscalingBuffers
+{
+    private float[][] _slots = [];
+
+    public float[] Get(int slot, int length)
+    {
+        if (slot >= _slots.Length) Array.Resize(ref _slots, slot + 1);
+        var b = _slots[slot];
+        if (b is null || b.Length != length) _slots[slot] = b = GC.AllocateUninitializedArray<float>(length);
+        return b;
+    }
+}
+
 public sealed record EfficientSamMaskDecoderConfig(
     int TransformerDim,
     int TransformerDepth,
@@ -145,11 +168,19 @@ internal sealed class EfficientSamUpscalingLayer
     /// <returns>[Cout, 2h, 2w].</returns>
     public float[] Forward(float[] input, int h, int w)
     {
-        float[] output = _conv.Forward(input, h, w);
+        int length = OutChannels * 4 * h * w;
+        var output = GC.AllocateUninitializedArray<float>(length);
+        Forward(input, h, w, output, GC.AllocateUninitializedArray<float>(length));
+        return output;
+    }
+
+    /// <summary>Into <paramref name="output"/> of exactly out·4·h·w values, with a scratch of as many.</summary>
+    public void Forward(float[] input, int h, int w, float[] output, float[] scratch)
+    {
+        _conv.Forward(input, h, w, tokenMajor: false, output, scratch);
         int pixels = 4 * h * w;
         if (_normWeight is not null) GroupNormOneGroup(output, OutChannels, pixels, _normWeight, _normBias!);
         Activations.Gelu(output);
-        return output;
     }
 
     /// <summary>GroupNorm with a single group: statistics over the whole map, affine per channel.</summary>
