@@ -19,7 +19,7 @@ public sealed class EfficientSamMaskDecoder
     private readonly EfficientSamMlp[] _hypernetworks;
     private readonly EfficientSamMlp _iouHead;
 
-    [ThreadStatic] private static UpscalingBuffers? _buffers;
+    [ThreadStatic] private static EfficientSamScratch? _buffers;
 
     public EfficientSamTwoWayTransformer Transformer { get; }
     public int TransformerDim { get; }
@@ -88,7 +88,7 @@ public sealed class EfficientSamMaskDecoder
             : Transformer.Forward(imageTokens, imagePeTokens, pixels, first, tokens, nTokens);
 
         // The upscaling chain's maps (megabytes per query) live in per-thread buffers reused by every query.
-        var buffers = _buffers ??= new UpscalingBuffers();
+        var buffers = _buffers ??= new EfficientSamScratch();
         float[] upscaled = buffers.Get(0, pixels * c);
         EfficientSamOps.Transpose(src, upscaled, pixels, c);
         int side = embeddingSize;
@@ -116,7 +116,7 @@ public sealed class EfficientSamMaskDecoder
 
 /// <summary>The decoder's hyper-parameters, as inferred from a checkpoint.</summary>
 /// <summary>Exactly sized float buffers by slot, one set per thread: the sizes repeat for every query of a model.</summary>
-internal sealed class UpscalingBuffers
+internal sealed class EfficientSamScratch
 {
     private float[][] _slots = [];
 

@@ -29,8 +29,9 @@ internal static class EfficientSamMultiHeadAttention
         var values = new float[heads][];
         for (int h = 0; h < heads; h++)
         {
-            keysT[h] = new float[headDim * nk];
-            values[h] = new float[nk * headDim];
+            // Rented: for the image side (nk in the thousands) these are megabytes per call.
+            keysT[h] = ArrayPool<float>.Shared.Rent(headDim * nk);
+            values[h] = ArrayPool<float>.Shared.Rent(nk * headDim);
             GatherHead(k, h * headDim, nk, headDim, keysT[h], transpose: true);
             GatherHead(v, h * headDim, nk, headDim, values[h], transpose: false);
         }
@@ -62,10 +63,21 @@ internal static class EfficientSamMultiHeadAttention
             }
         }
 
-        if (tasks == 1 || (long)nq * nk * headDim < 1 << 18)
-            for (int t = 0; t < tasks; t++) RunTask(t);
-        else
-            Parallel.For(0, tasks, RunTask);
+        try
+        {
+            if (tasks == 1 || (long)nq * nk * headDim < 1 << 18)
+                for (int t = 0; t < tasks; t++) RunTask(t);
+            else
+                Parallel.For(0, tasks, RunTask);
+        }
+        finally
+        {
+            for (int h = 0; h < heads; h++)
+            {
+                ArrayPool<float>.Shared.Return(keysT[h]);
+                ArrayPool<float>.Shared.Return(values[h]);
+            }
+        }
     }
 
     private static void GatherHead(EfficientSamProjection src, int column, int rows, int headDim, float[] dst, bool transpose)

@@ -63,19 +63,25 @@ public sealed class EfficientSamTwoWayTransformer
         if (imageTokens.Length != nImage * c || imagePe.Length != nImage * c || pointEmbedding.Length != nTokens * c)
             throw new ArgumentException("Two-way transformer inputs have inconsistent sizes.");
         float[] queries = pointEmbedding.ToArray();
-        float[] keys = imageTokens.ToArray();
+        // The image-side maps (megabytes per query) live in this thread's scratch: the returned keys are
+        // valid until this thread's next call, which is all the decoder needs.
+        var scratch = _scratch ??= new EfficientSamScratch();
+        float[] keys = scratch.Get(EfficientSamTwoWayAttention.KeysSlot, imageTokens.Length);
+        imageTokens.CopyTo(keys, 0);
         for (int i = 0; i < _layers.Length; i++)
-            _layers[i].Forward(queries, keys, pointEmbedding, imagePe, nTokens, nImage, i == 0 ? first : null);
-        return Finish(queries, keys, pointEmbedding, imagePe, nTokens, nImage);
+            _layers[i].Forward(queries, keys, pointEmbedding, imagePe, nTokens, nImage, i == 0 ? first : null, scratch);
+        return Finish(queries, keys, pointEmbedding, imagePe, nTokens, nImage, scratch);
     }
 
+    [ThreadStatic] private static EfficientSamScratch? _scratch;
+
     private (float[] Queries, float[] Keys) Finish(float[] queries, float[] keys, ReadOnlySpan<float> pointEmbedding, ReadOnlySpan<float> imagePe,
-        int nTokens, int nImage)
+        int nTokens, int nImage, EfficientSamScratch? scratch = null)
     {
 
         float[] q = EfficientSamOps.Sum(queries, pointEmbedding);
-        float[] k = EfficientSamOps.Sum(keys, imagePe);
-        float[] attn = _finalAttention.Forward(q, nTokens, k, keys, nImage);
+        float[] k = EfficientSamTwoWayAttention.Sum(keys, imagePe, scratch);
+        float[] attn = _finalAttention.Forward(q, nTokens, k, keys, nImage, scratch);
         Elementwise.Add(queries, attn);
         _finalNorm.Apply(queries, nTokens);
         return (queries, keys);
@@ -117,7 +123,7 @@ internal sealed class EfficientSamTwoWayBlock
 
     /// <param name="image">The image-side projections when <paramref name="keys"/> is still that image's embedding.</param>
     public void Forward(float[] queries, float[] keys, ReadOnlySpan<float> queryPe, ReadOnlySpan<float> keyPe, int nTokens, int nImage,
-        EfficientSamFirstBlockImage? image)
+        EfficientSamFirstBlockImage? image, EfficientSamScratch? scratch = null)
     {
         if (!_skipFirstLayerPe) Elementwise.Add(queries, queryPe);
         float[] attn = _selfAttention.Forward(queries, nTokens, queries, queries, nTokens);
@@ -125,9 +131,9 @@ internal sealed class EfficientSamTwoWayBlock
         _norm1.Apply(queries, nTokens);
 
         // keys do not change until the last step, so keys + key_pe serves both cross-attentions.
-        float[]? k = image is null ? EfficientSamOps.Sum(keys, keyPe) : null;
+        float[]? k = image is null ? EfficientSamTwoWayAttention.Sum(keys, keyPe, scratch) : null;
         float[] q = EfficientSamOps.Sum(queries, queryPe);
-        attn = image is null ? _tokenToImage.Forward(q, nTokens, k!, keys, nImage)
+        attn = image is null ? _tokenToImage.Forward(q, nTokens, k!, keys, nImage, scratch)
             : _tokenToImage.Attend(_tokenToImage.ProjectQ(q, nTokens), nTokens, image.TokenToImageK, image.TokenToImageV, nImage);
         Elementwise.Add(queries, attn);
         _norm2.Apply(queries, nTokens);
@@ -137,8 +143,8 @@ internal sealed class EfficientSamTwoWayBlock
         _norm3.Apply(queries, nTokens);
 
         q = EfficientSamOps.Sum(queries, queryPe);
-        attn = image is null ? _imageToToken.Forward(k!, nImage, q, queries, nTokens)
-            : _imageToToken.Attend(image.ImageToTokenQ, nImage, _imageToToken.ProjectK(q, nTokens), _imageToToken.ProjectV(queries, nTokens), nTokens);
+        attn = image is null ? _imageToToken.Forward(k!, nImage, q, queries, nTokens, scratch)
+            : _imageToToken.Attend(image.ImageToTokenQ, nImage, _imageToToken.ProjectK(q, nTokens), _imageToToken.ProjectV(queries, nTokens), nTokens, scratch);
         Elementwise.Add(keys, attn);
         _norm4.Apply(keys, nImage);
     }
@@ -173,17 +179,53 @@ internal sealed class EfficientSamTwoWayAttention
     public float[] Forward(ReadOnlySpan<float> q, int nq, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int nk) =>
         Attend(_q.Forward(q, nq), nq, _k.Forward(k, nk), _v.Forward(v, nk), nk);
 
+    // Scratch slots of the image-side maps; each is used by one step at a time and always with the same size.
+    internal const int KeysSlot = 0, KeysPlusPeSlot = 1, KeySlot = 2, ValueSlot = 3, QuerySlot = 4, MixedSlot = 5, OutSlot = 6;
+
+    /// <summary>
+    /// <see cref="Forward(ReadOnlySpan{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, int)"/> with the image side
+    /// (whichever of nq and nk is the larger) projected into <paramref name="scratch"/>; a result of nq image rows
+    /// lives there too, until the next call.
+    /// </summary>
+    public float[] Forward(ReadOnlySpan<float> q, int nq, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int nk, EfficientSamScratch? scratch)
+    {
+        if (scratch is null) return Forward(q, nq, k, v, nk);
+        bool imageKeys = nk >= nq;
+        float[] qp = imageKeys ? _q.Forward(q, nq) : Project(_q, q, nq, scratch, QuerySlot);
+        float[] kp = imageKeys ? Project(_k, k, nk, scratch, KeySlot) : _k.Forward(k, nk);
+        float[] vp = imageKeys ? Project(_v, v, nk, scratch, ValueSlot) : _v.Forward(v, nk);
+        return Attend(qp, nq, kp, vp, nk, imageKeys ? null : scratch);
+    }
+
+    private static float[] Project(Linear linear, ReadOnlySpan<float> x, int rows, EfficientSamScratch scratch, int slot)
+    {
+        float[] y = scratch.Get(slot, rows * linear.OutFeatures);
+        linear.Forward(x, y, rows);
+        return y;
+    }
+
+    /// <summary>a + b, into the scratch when there is one.</summary>
+    internal static float[] Sum(float[] a, ReadOnlySpan<float> b, EfficientSamScratch? scratch)
+    {
+        if (scratch is null) return EfficientSamOps.Sum(a, b);
+        float[] dst = scratch.Get(KeysPlusPeSlot, a.Length);
+        Elementwise.Add(a, b, dst);
+        return dst;
+    }
+
     public float[] ProjectQ(ReadOnlySpan<float> x, int rows) => _q.Forward(x, rows);
     public float[] ProjectK(ReadOnlySpan<float> x, int rows) => _k.Forward(x, rows);
     public float[] ProjectV(ReadOnlySpan<float> x, int rows) => _v.Forward(x, rows);
 
     /// <summary>The attention and output projection of already projected queries, keys and values.</summary>
-    public float[] Attend(float[] qp, int nq, float[] kp, float[] vp, int nk)
+    /// <param name="scratch">Where the mixed heads and the result go when the queries are the image side; null: new arrays.</param>
+    public float[] Attend(float[] qp, int nq, float[] kp, float[] vp, int nk, EfficientSamScratch? scratch = null)
     {
-        var mixed = new float[nq * _internalDim];
+        var mixed = scratch?.Get(MixedSlot, nq * _internalDim) ?? new float[nq * _internalDim];
         EfficientSamMultiHeadAttention.Run(new(qp, _internalDim, 0), new(kp, _internalDim, 0), new(vp, _internalDim, 0),
             nq, nk, _heads, _internalDim / _heads, _scale, mixed);
-        return _out.Forward(mixed, nq);
+        if (scratch is null) return _out.Forward(mixed, nq);
+        return Project(_out, mixed, nq, scratch, OutSlot);
     }
 }
 
