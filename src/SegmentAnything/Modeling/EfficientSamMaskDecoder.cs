@@ -64,14 +64,18 @@ public sealed class EfficientSamMaskDecoder
     /// <returns>Mask logits for every mask token [NumMaskTokens, H, W] (H = W = embeddingSize·2^layers),
     /// their side, and the IoU predictions [NumMaskTokens].</returns>
     public (float[] Masks, int MaskSize, float[] Iou) PredictMasks(ReadOnlySpan<float> imageTokens, ReadOnlySpan<float> imagePeTokens,
-        int embeddingSize, ReadOnlySpan<float> sparse, int nPoints) =>
-        PredictMasks(imageTokens.ToArray(), imagePeTokens.ToArray(), null, embeddingSize, sparse, nPoints);
+        int embeddingSize, ReadOnlySpan<float> sparse, int nPoints)
+    {
+        var (masks, side, iou) = PredictMasks(imageTokens.ToArray(), imagePeTokens.ToArray(), null, embeddingSize, sparse, nPoints);
+        return (masks.ToArray(), side, iou);
+    }
 
     /// <summary>The first two-way block's prompt-independent projections of one image's tokens [h·w, C].</summary>
     internal EfficientSamFirstBlockImage? PrepareImage(float[] imageTokens, float[] imagePeTokens, int embeddingSize) =>
         Transformer.PrepareImage(imageTokens, imagePeTokens, embeddingSize * embeddingSize);
 
     /// <param name="first">The image's <see cref="PrepareImage"/>, or null to compute it within.</param>
+    /// <returns>As the public overload, but the masks live in this thread's scratch until its next call.</returns>
     internal (float[] Masks, int MaskSize, float[] Iou) PredictMasks(float[] imageTokens, float[] imagePeTokens, EfficientSamFirstBlockImage? first,
         int embeddingSize, ReadOnlySpan<float> sparse, int nPoints)
     {
@@ -106,7 +110,7 @@ public sealed class EfficientSamMaskDecoder
         var hyper = new float[NumMaskTokens * outChannels];
         for (int i = 0; i < NumMaskTokens; i++)
             _hypernetworks[i].Forward(hs.AsSpan((1 + i) * c, c), 1).CopyTo(hyper, i * outChannels);
-        var masks = new float[NumMaskTokens * side * side];
+        var masks = buffers.Get(2 * _upscaling.Length + 1, NumMaskTokens * side * side);
         Gemm.MatMul(hyper, upscaled.AsSpan(0, outChannels * side * side), masks, NumMaskTokens, outChannels, side * side);
 
         float[] iou = _iouHead.Forward(hs.AsSpan(0, c), 1);
