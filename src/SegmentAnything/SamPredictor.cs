@@ -17,6 +17,7 @@ public sealed class SamPredictor
     private DecoderImageContext? _decoderContext;
     private ImageEmbedding? _decoderContextFor;
     private EfficientSamImageContext? _efficientContext;
+    private Tensor? _input;
 
     public SamPredictor(SamModel model)
     {
@@ -56,7 +57,9 @@ public sealed class SamPredictor
             throw new InvalidOperationException("EfficientSAM stretches the whole image; use SetImage.");
         if (Math.Max(resized.Width, resized.Height) != s || resized.Width > s || resized.Height > s)
             throw new ArgumentException($"The resized image must have a long side of {s} pixels, got {resized.Width}x{resized.Height}.");
-        Tensor input = SamPreprocess.ToInputTensor(resized, s);
+        // One input tensor serves every encode of this predictor: 12 MB (SAM) per image otherwise.
+        var input = _input ??= new Tensor(3, s, s);
+        SamPreprocess.ToInputTensor(resized, s, input);
         Tensor features = _model.ImageEncoder.Forward(input, recorder);
         _embedding = new ImageEmbedding(features, originalSize, (resized.Height, resized.Width), _model.Architecture);
     }

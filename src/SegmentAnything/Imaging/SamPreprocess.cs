@@ -20,10 +20,32 @@ public static class SamPreprocess
     }
 
     /// <summary>
+    /// <see cref="ToInputTensor(RgbImage, int)"/> written into <paramref name="destination"/> ([3, imgSize, imgSize],
+    /// any previous content), so that repeated encodes reuse one 12 MB input.
+    /// </summary>
+    public static void ToInputTensor(RgbImage resized, int imgSize, Tensor destination)
+    {
+        ArgumentNullException.ThrowIfNull(resized);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (resized.Width > imgSize || resized.Height > imgSize)
+            throw new ArgumentException($"Resized image {resized.Width}x{resized.Height} exceeds the {imgSize}x{imgSize} encoder input.");
+        if (destination.Rank != 3 || destination.Shape[0] != 3 || destination.Shape[1] != imgSize || destination.Shape[2] != imgSize)
+            throw new ArgumentException($"The destination must be [3, {imgSize}, {imgSize}], got {destination}.");
+        Normalize(resized, imgSize, PixelMean, PixelStd, destination.Data, clearPadding: true);
+    }
+
+    /// <summary>
     /// Writes (p − mean) / std for every pixel into a zeroed [3, size, size] tensor. A 256-entry table per
     /// channel gives the exact float32 result of that expression for each byte value.
     /// </summary>
     internal static Tensor Normalize(RgbImage image, int size, ReadOnlySpan<float> mean, ReadOnlySpan<float> std)
+    {
+        var tensor = new Tensor(3, size, size);
+        Normalize(image, size, mean, std, tensor.Data, clearPadding: false);
+        return tensor;
+    }
+
+    private static void Normalize(RgbImage image, int size, ReadOnlySpan<float> mean, ReadOnlySpan<float> std, float[] dst, bool clearPadding)
     {
         var tables = new float[3][];
         for (int c = 0; c < 3; c++)
@@ -31,10 +53,14 @@ public static class SamPreprocess
             tables[c] = new float[256];
             for (int v = 0; v < 256; v++) tables[c][v] = ((float)v - mean[c]) / std[c];
         }
-        var tensor = new Tensor(3, size, size);
-        float[] dst = tensor.Data;
         byte[] px = image.Pixels;
-        int w = image.Width, plane = size * size;
+        int w = image.Width, h = image.Height, plane = size * size;
+        if (clearPadding)
+            for (int c = 0; c < 3; c++)
+            {
+                for (int y = 0; y < h; y++) dst.AsSpan(c * plane + y * size + w, size - w).Clear();
+                dst.AsSpan(c * plane + h * size, (size - h) * size).Clear();
+            }
         Parallel.For(0, image.Height, y =>
         {
             int s = y * w * 3, d = y * size;
@@ -46,6 +72,5 @@ public static class SamPreprocess
                 dst[2 * plane + d] = t2[px[s + 2]];
             }
         });
-        return tensor;
     }
 }

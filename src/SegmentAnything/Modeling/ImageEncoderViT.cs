@@ -95,13 +95,16 @@ public sealed class ImageEncoderViT : IImageEncoder
     public static ImageEncoderViT Load(WeightBinder w, string prefix = "image_encoder.") =>
         new(w, ImageEncoderViTConfig.Infer(w.Dict, prefix), prefix);
 
+    [ThreadStatic] private static float[]? _tokens;
+
     public Tensor Forward(Tensor image, ActivationRecorder? recorder = null)
     {
         int s = _cfg.ImgSize, g = _cfg.GridSize, dim = _cfg.EmbedDim, n = g * g;
         if (image.Rank != 3 || image.Shape[0] != 3 || image.Shape[1] != s || image.Shape[2] != s)
             throw new ArgumentException($"Encoder input must be [3, {s}, {s}], got {image}.");
         float[] planar = _patchEmbed.Forward(image.Data, s, s);
-        var x = new float[n * dim];
+        // The token map is an intermediate (12 MB for ViT-B): one per thread, reused by every call.
+        var x = _tokens is { } t && t.Length == n * dim ? t : (_tokens = GC.AllocateUninitializedArray<float>(n * dim));
         Transpose(planar, x, dim, n);
         recorder?.Record(_name + ".patch_embed", x, 1, g, g, dim);
         if (_posEmbed is not null) Elementwise.Add(x, _posEmbed);

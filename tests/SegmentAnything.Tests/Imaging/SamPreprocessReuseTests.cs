@@ -1,0 +1,31 @@
+using SegmentAnything.Imaging;
+using SegmentAnything.Tensors;
+
+namespace SegmentAnything.Tests.Imaging;
+
+public class SamPreprocessReuseTests
+{
+    private static RgbImage Image(int w, int h, int seed)
+    {
+        var img = new RgbImage(w, h);
+        new Random(seed).NextBytes(img.Pixels);
+        return img;
+    }
+
+    [Fact]
+    public void ReusedDestinationEqualsAFreshTensor()
+    {
+        var destination = new Tensor(3, 64, 64);
+        Array.Fill(destination.Data, float.NaN);
+        // A wide image, then a tall one: the second must clear what the first wrote into its padding.
+        foreach (var img in new[] { Image(64, 40, 1), Image(37, 64, 2), Image(64, 64, 3) })
+        {
+            SamPreprocess.ToInputTensor(img, 64, destination);
+            Assert.Equal(SamPreprocess.ToInputTensor(img, 64).Data, destination.Data);
+        }
+    }
+
+    [Fact]
+    public void WrongDestinationShapeIsRefused() =>
+        Assert.Throws<ArgumentException>(() => SamPreprocess.ToInputTensor(Image(10, 10, 1), 64, new Tensor(3, 32, 32)));
+}
