@@ -38,8 +38,10 @@ public sealed class SamPredictor
         if (_model.EfficientSam is EfficientSam efficient)
         {
             // EfficientSAM stretches the whole image to its square input: there is no resized frame.
-            Tensor features = efficient.EncodeImage(EfficientSamPreprocess.ToInputTensor(image), recorder);
             int s = efficient.ImageEncoder.ImageSize;
+            var input = _input ??= new Tensor(3, s, s);
+            EfficientSamPreprocess.ToInputTensor(image, input);
+            Tensor features = efficient.EncodeImage(input, recorder);
             _embedding = new ImageEmbedding(features, original, (s, s), _model.Architecture);
             return;
         }

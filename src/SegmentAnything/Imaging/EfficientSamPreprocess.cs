@@ -1,3 +1,4 @@
+using System.Buffers;
 using SegmentAnything.Tensors;
 
 namespace SegmentAnything.Imaging;
@@ -15,23 +16,44 @@ public static class EfficientSamPreprocess
 
     public static Tensor ToInputTensor(RgbImage image)
     {
+        var tensor = new Tensor(3, ImageSize, ImageSize);
+        ToInputTensor(image, tensor);
+        return tensor;
+    }
+
+    /// <summary>
+    /// <see cref="ToInputTensor(RgbImage)"/> into <paramref name="destination"/> ([3, 1024, 1024], overwritten whole),
+    /// with the unresized planes in a rented buffer: repeated encodes allocate no image-sized arrays of their own.
+    /// </summary>
+    public static void ToInputTensor(RgbImage image, Tensor destination)
+    {
         ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (destination.Rank != 3 || destination.Shape[0] != 3 || destination.Shape[1] != ImageSize || destination.Shape[2] != ImageSize)
+            throw new ArgumentException($"The destination must be [3, {ImageSize}, {ImageSize}], got {destination}.");
         int h = image.Height, w = image.Width, plane = h * w;
-        var planes = new float[3 * plane];
-        byte[] px = image.Pixels;
-        Parallel.For(0, h, y =>
-        {
-            for (int x = 0, s = y * w * 3, d = y * w; x < w; x++, s += 3, d++)
-            {
-                planes[d] = px[s] / 255f;
-                planes[plane + d] = px[s + 1] / 255f;
-                planes[2 * plane + d] = px[s + 2] / 255f;
-            }
-        });
         // The official code skips the interpolation when the image is already 1024 x 1024.
-        float[] data = h == ImageSize && w == ImageSize
-            ? planes
-            : TorchResize.Bilinear(planes, 3, h, w, ImageSize, ImageSize);
+        bool direct = h == ImageSize && w == ImageSize;
+        float[] data = destination.Data;
+        float[] planes = direct ? data : ArrayPool<float>.Shared.Rent(checked(3 * plane));
+        try
+        {
+            byte[] px = image.Pixels;
+            Parallel.For(0, h, y =>
+            {
+                for (int x = 0, s = y * w * 3, d = y * w; x < w; x++, s += 3, d++)
+                {
+                    planes[d] = px[s] / 255f;
+                    planes[plane + d] = px[s + 1] / 255f;
+                    planes[2 * plane + d] = px[s + 2] / 255f;
+                }
+            });
+            if (!direct) TorchResize.Bilinear(planes.AsSpan(0, 3 * plane), 3, h, w, data, ImageSize, ImageSize);
+        }
+        finally
+        {
+            if (!direct) ArrayPool<float>.Shared.Return(planes);
+        }
         int outPlane = ImageSize * ImageSize;
         Parallel.For(0, 3, c =>
         {
@@ -43,6 +65,5 @@ public static class EfficientSamPreprocess
             for (int i = 0; i < vectors.Length; i++) vectors[i] = (vectors[i] - vm) / vs;
             for (int i = vectors.Length * System.Numerics.Vector<float>.Count; i < span.Length; i++) span[i] = (span[i] - m) / s;
         });
-        return new Tensor(data, 3, ImageSize, ImageSize);
     }
 }

@@ -28,4 +28,17 @@ public class SamPreprocessReuseTests
     [Fact]
     public void WrongDestinationShapeIsRefused() =>
         Assert.Throws<ArgumentException>(() => SamPreprocess.ToInputTensor(Image(10, 10, 1), 64, new Tensor(3, 32, 32)));
+
+    [Fact]
+    public void EfficientSamReusedDestinationEqualsAFreshTensor()
+    {
+        var destination = new Tensor(3, 1024, 1024);
+        Array.Fill(destination.Data, float.NaN);
+        foreach (var img in new[] { Image(301, 157, 4), Image(1024, 1024, 5), Image(90, 200, 6) })
+        {
+            EfficientSamPreprocess.ToInputTensor(img, destination);
+            var fresh = EfficientSamPreprocess.ToInputTensor(img).Data;
+            Assert.True(fresh.AsSpan().SequenceEqual(destination.Data), "reused input differs");
+        }
+    }
 }
