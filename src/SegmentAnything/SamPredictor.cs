@@ -17,6 +17,7 @@ public sealed class SamPredictor
     private DecoderImageContext? _decoderContext;
     private ImageEmbedding? _decoderContextFor;
     private EfficientSamImageContext? _efficientContext;
+    private float[]? _inputBuffer;
 
     public SamPredictor(SamModel model)
     {
@@ -56,8 +57,12 @@ public sealed class SamPredictor
             throw new InvalidOperationException("EfficientSAM stretches the whole image; use SetImage.");
         if (Math.Max(resized.Width, resized.Height) != s || resized.Width > s || resized.Height > s)
             throw new ArgumentException($"The resized image must have a long side of {s} pixels, got {resized.Width}x{resized.Height}.");
-        Tensor input = SamPreprocess.ToInputTensor(resized, s);
+        // The 12 MB input is dead once the encoder returns: one buffer per predictor is reused (taken
+        // out while in use, so a concurrent SetImage allocates its own rather than sharing it).
+        float[] buffer = Interlocked.Exchange(ref _inputBuffer, null) is { } b && b.Length == 3 * s * s ? b : new float[3 * s * s];
+        Tensor input = SamPreprocess.ToInputTensor(resized, s, buffer);
         Tensor features = _model.ImageEncoder.Forward(input, recorder);
+        _inputBuffer = buffer;
         _embedding = new ImageEmbedding(features, originalSize, (resized.Height, resized.Width), _model.Architecture);
     }
 
