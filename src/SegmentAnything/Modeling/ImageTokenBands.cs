@@ -13,7 +13,26 @@ internal static unsafe class ImageTokenBands
     /// <summary>Tokens per band: a whole number of B panels for every micro-kernel width (8, 16, 32).</summary>
     public const int Band = 32;
 
-    [ThreadStatic] private static float[]? _kpeBand;
+    [ThreadStatic] private static float[]? _kpeBand, _outBand;
+
+    /// <summary>
+    /// As <see cref="Finish(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, PackedMatrix, PackedMatrix, int, int, LayerNormParams, Span{float}, Span{float})"/>
+    /// with x, the attention's output, produced band by band as probsTᵀ · values + outBias (<paramref name="probsT"/>
+    /// [cols, nk], <paramref name="values"/> packed [cols, dim]), so the [nk, dim] output never leaves L1.
+    /// </summary>
+    public static void Finish(ReadOnlySpan<float> probsT, PackedMatrix values, ReadOnlySpan<float> outBias, ReadOnlySpan<float> residual,
+        ReadOnlySpan<float> pos, Span<float> keys, PackedMatrix kpeT, PackedMatrix keysB, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
+    {
+        if (values.N != dim) throw new ArgumentException("Attention values do not match the image tokens.");
+        var band = _outBand is { } b && b.Length >= Band * dim ? b : _outBand = new float[Band * dim];
+        for (int r0 = 0; r0 < nk; r0 += Band)
+        {
+            int count = Math.Min(Band, nk - r0);
+            Gemm.MatMul(count, probsT[r0..], nk, true, values, band, dim, outBias);
+            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys[(r0 * dim)..], kpeT, keysB, r0, count, nk, dim, norm,
+                mean.IsEmpty ? default : mean[r0..], rstd.IsEmpty ? default : rstd[r0..]);
+        }
+    }
 
     /// <summary>
     /// keys = LayerNorm(x + residual) (residual may be keys, updated in place), packed into <paramref name="keysB"/>
@@ -24,17 +43,26 @@ internal static unsafe class ImageTokenBands
     {
         if (kpeT.K != dim || kpeT.N != nk || keysB.K != nk || keysB.N != dim || kpeT.Isa != keysB.Isa)
             throw new ArgumentException("Packed image-token operands do not match the image tokens.");
-        var band = _kpeBand is { } b && b.Length >= Band * dim ? b : _kpeBand = new float[Band * dim];
         for (int r0 = 0; r0 < nk; r0 += Band)
         {
-            int count = Math.Min(Band, nk - r0), o = r0 * dim, n = count * dim;
-            ResidualLayerNorm.Apply(x.Slice(o, n), residual.Slice(o, n), pos.Slice(o, n), keys.Slice(o, n), band, count, dim,
-                norm.Weight, norm.Bias, norm.Eps, mean.IsEmpty ? default : mean.Slice(r0, count), rstd.IsEmpty ? default : rstd.Slice(r0, count));
-            fixed (float* pk = keys) fixed (float* pq = band)
-            {
-                PackRows(keysB, new MatrixRef(pk, dim, false), r0, count);
-                PackColumns(kpeT, new MatrixRef(pq, dim, true), r0, count);
-            }
+            int count = Math.Min(Band, nk - r0), o = r0 * dim;
+            Finish(x[o..], residual[o..], pos[o..], keys[o..], kpeT, keysB, r0, count, nk, dim, norm,
+                mean.IsEmpty ? default : mean[r0..], rstd.IsEmpty ? default : rstd[r0..]);
+        }
+    }
+
+    /// <summary>One band: tokens [r0, r0+count), every span starting at the band's first token.</summary>
+    private static void Finish(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> pos, Span<float> keys,
+        PackedMatrix kpeT, PackedMatrix keysB, int r0, int count, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
+    {
+        var band = _kpeBand is { } b && b.Length >= Band * dim ? b : _kpeBand = new float[Band * dim];
+        int n = count * dim;
+        ResidualLayerNorm.Apply(x[..n], residual[..n], pos[..n], keys[..n], band, count, dim,
+            norm.Weight, norm.Bias, norm.Eps, mean.IsEmpty ? default : mean[..count], rstd.IsEmpty ? default : rstd[..count]);
+        fixed (float* pk = keys) fixed (float* pq = band)
+        {
+            PackRows(keysB, new MatrixRef(pk - (long)r0 * dim, dim, false), r0, count);
+            PackColumns(kpeT, new MatrixRef(pq, dim, true), r0, count);
         }
     }
 

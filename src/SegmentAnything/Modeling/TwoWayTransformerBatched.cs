@@ -73,7 +73,7 @@ internal sealed partial class TwoWayTransformer
     {
         lock (_packedKeys)
             foreach (var m in packed)
-                if (m is not null && _packedKeys.Count < 2 * MaskDecoder.PromptChunk) _packedKeys.Add(m);
+                if (m is not null && _packedKeys.Count < 3 * MaskDecoder.PromptChunk) _packedKeys.Add(m);
     }
 
     public float[] RentImageBuffer(int length)
@@ -113,7 +113,7 @@ internal sealed partial class TwoWayTransformer
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors);
+            queries = _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors);
         float[] q = TokenArena.Sum(queries, pointEmbedding);
         float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
         // Only the kept tokens attend; the others' rows stay zero, as they would be unrented.
@@ -147,7 +147,7 @@ internal sealed partial class TwoWayAttentionBlock
     /// the next attention's operands (<paramref name="kpeT"/> = (keys + pe)ᵀ, <paramref name="keysB"/> = keys); in
     /// the first block they are inputs from <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public float[] ForwardBatched(float[] queries, float[][] keys, PackedMatrix[] kpeT, PackedMatrix[] keysB, float[] queryPe, DecoderImageContext ctx,
+    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix[] kpeT, PackedMatrix[] keysB, float[] queryPe, DecoderImageContext ctx,
         int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
         bool first = layer == 0;
@@ -188,14 +188,19 @@ internal sealed partial class TwoWayAttentionBlock
         KernelParallel.ForEachSerial(prompts, p =>
         {
             long t = DecoderProfile.Start();
-            Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
             var f = factors?[p];
+            int cols = _imageToToken.Heads * nq;
+            Span<float> probsT = f is null ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : f.Probs(layer);
+            Span<float> values = f is null ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : f.LayerValues(layer);
             _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpeT[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp,
-                f is null ? default : f.Probs(layer), f is null ? default : f.LayerValues(layer));
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values);
             t = DecoderProfile.Start();
-            ImageTokenBands.Finish(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpeT[p], keysB[p], nk, dim, _n4,
+            // The output product runs band by band inside the residual LayerNorm's pass (its [nk, dim] result stays in L1).
+            var packedValues = owner.RentPacked(cols, dim);
+            Gemm.RepackB(packedValues, values, dim, bTransposed: false);
+            ImageTokenBands.Finish(probsT, packedValues, _imageToToken.Raw!.Bo, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpeT[p], keysB[p], nk, dim, _n4,
                 f is null ? default : f.Mean(layer), f is null ? default : f.Rstd(layer));
+            owner.ReturnPacked([packedValues]);
             DecoderProfile.Lap(DecoderProfile.I2tRln, t);
         });
         return queries;
@@ -341,7 +346,7 @@ internal sealed partial class DecoderAttention
     /// <summary>
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
     /// projected image queries packed per head <paramref name="imageQT"/> when given (shared by all prompts), else
-    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim].
+    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim] when it is given (else the caller runs that product).
     /// The probabilities are kept transposed [(head, token), image token] in <paramref name="probsT"/> and the
     /// token values through the output weights [(head, token), dim] in <paramref name="values"/> when those are
     /// given (the factored image-token update), else in scratch.
@@ -377,7 +382,8 @@ internal sealed partial class DecoderAttention
         ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
         t = DecoderProfile.Lap(DecoderProfile.I2tSoftmax, t);
         // The output bias is added as each product tile is stored, as the official Linear adds it after the sum.
-        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+        if (!outp.IsEmpty)
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
         DecoderProfile.Lap(DecoderProfile.I2tOut, t);
     }
 }
