@@ -20,6 +20,14 @@ internal static class DecoderProfile
         if (Enabled) AppDomain.CurrentDomain.ProcessExit += (_, _) => Print();
     }
 
+    private static long _prompts;
+
+    /// <summary>Counts prompts decoded, so the printout can give time per prompt.</summary>
+    public static void Prompts(int count)
+    {
+        if (Enabled) Interlocked.Add(ref _prompts, count);
+    }
+
     public static long Start() => Enabled ? Stopwatch.GetTimestamp() : 0;
 
     /// <summary>Adds the time since <paramref name="start"/> to <paramref name="stage"/>; returns now, the next stage's start.</summary>
@@ -35,8 +43,9 @@ internal static class DecoderProfile
     {
         double total = 0;
         foreach (long t in Ticks) total += t;
-        Console.Error.WriteLine("decoder profile (thread ms summed over threads):");
+        long prompts = Math.Max(1, _prompts);
+        Console.Error.WriteLine($"decoder profile over {prompts} prompts (thread time summed over threads):");
         for (int i = 0; i < Names.Length; i++)
-            Console.Error.WriteLine($"  {Names[i],-12} {Ticks[i] * 1000.0 / Stopwatch.Frequency,10:F1} ms {100 * Ticks[i] / Math.Max(1, total),5:F1} %");
+            Console.Error.WriteLine($"  {Names[i],-12} {Ticks[i] * 1000.0 / Stopwatch.Frequency,10:F1} ms {Ticks[i] * 1000.0 / Stopwatch.Frequency / prompts,8:F3} ms/prompt {100 * Ticks[i] / Math.Max(1, total),5:F1} %");
     }
 }

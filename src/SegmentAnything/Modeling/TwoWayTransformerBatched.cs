@@ -101,6 +101,7 @@ internal sealed partial class TwoWayTransformer
         DecoderKeyFactors[]? factors = null)
     {
         int nk = ctx.Tokens, size = nk * Dim;
+        DecoderProfile.Prompts(prompts);
         var keys = new float[prompts][];
         // Each prompt's image tokens packed as the next attention's operands, (keys + pe)ᵀ and keys, rewritten by every block.
         var kpeT = new PackedMatrix[prompts];
@@ -194,14 +195,12 @@ internal sealed partial class TwoWayAttentionBlock
             Span<float> values = f is null ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : f.LayerValues(layer);
             _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpeT[p],
                 tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values);
-            t = DecoderProfile.Start();
             // The output product runs band by band inside the residual LayerNorm's pass (its [nk, dim] result stays in L1).
             var packedValues = owner.RentPacked(cols, dim);
             Gemm.RepackB(packedValues, values, dim, bTransposed: false);
             ImageTokenBands.Finish(probsT, packedValues, _imageToToken.Raw!.Bo, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpeT[p], keysB[p], nk, dim, _n4,
                 f is null ? default : f.Mean(layer), f is null ? default : f.Rstd(layer));
             owner.ReturnPacked([packedValues]);
-            DecoderProfile.Lap(DecoderProfile.I2tRln, t);
         });
         return queries;
     }
