@@ -17,7 +17,7 @@ public sealed class SamPredictor
     private DecoderImageContext? _decoderContext;
     private ImageEmbedding? _decoderContextFor;
     private EfficientSamImageContext? _efficientContext;
-    private Tensor? _input;
+    private float[]? _inputBuffer;
 
     public SamPredictor(SamModel model)
     {
@@ -39,9 +39,12 @@ public sealed class SamPredictor
         {
             // EfficientSAM stretches the whole image to its square input: there is no resized frame.
             int s = efficient.ImageEncoder.ImageSize;
-            var input = _input ??= new Tensor(3, s, s);
+            // The same reused input buffer as SetResizedImage (taken out while in use).
+            float[] buffer = Interlocked.Exchange(ref _inputBuffer, null) is { } b && b.Length == 3 * s * s ? b : new float[3 * s * s];
+            var input = new Tensor(buffer, 3, s, s);
             EfficientSamPreprocess.ToInputTensor(image, input);
             Tensor features = efficient.EncodeImage(input, recorder);
+            _inputBuffer = buffer;
             _embedding = new ImageEmbedding(features, original, (s, s), _model.Architecture);
             return;
         }
@@ -59,10 +62,12 @@ public sealed class SamPredictor
             throw new InvalidOperationException("EfficientSAM stretches the whole image; use SetImage.");
         if (Math.Max(resized.Width, resized.Height) != s || resized.Width > s || resized.Height > s)
             throw new ArgumentException($"The resized image must have a long side of {s} pixels, got {resized.Width}x{resized.Height}.");
-        // One input tensor serves every encode of this predictor: 12 MB (SAM) per image otherwise.
-        var input = _input ??= new Tensor(3, s, s);
-        SamPreprocess.ToInputTensor(resized, s, input);
+        // The 12 MB input is dead once the encoder returns: one buffer per predictor is reused (taken
+        // out while in use, so a concurrent SetImage allocates its own rather than sharing it).
+        float[] buffer = Interlocked.Exchange(ref _inputBuffer, null) is { } b && b.Length == 3 * s * s ? b : new float[3 * s * s];
+        Tensor input = SamPreprocess.ToInputTensor(resized, s, buffer);
         Tensor features = _model.ImageEncoder.Forward(input, recorder);
+        _inputBuffer = buffer;
         _embedding = new ImageEmbedding(features, originalSize, (resized.Height, resized.Width), _model.Architecture);
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 
 namespace SegmentAnything.Imaging;
@@ -32,23 +33,33 @@ public static class PilResize
         int firstRow = vert.Start[0];
         int lastRow = vert.Start[newHeight - 1] + vert.Count[newHeight - 1];
 
+        // The widened plane is tens of megabytes for a photo: rented, so repeated encodes don't
+        // allocate it on the large object heap each time (its contents past what we write are never read).
         int[] planeRows; // after the horizontal pass, widened to int for the vertical pass
         int planeWidth;
         if (needHorizontal)
         {
             planeWidth = newWidth;
-            planeRows = new int[(lastRow - firstRow) * newWidth * 3];
-            HorizontalPass(src, firstRow, lastRow, horiz, planeRows);
-            if (!needVertical) return ToImage(planeRows, newWidth, newHeight);
+            planeRows = ArrayPool<int>.Shared.Rent((lastRow - firstRow) * newWidth * 3);
         }
         else
         {
             planeWidth = src.Width;
             firstRow = 0;
-            planeRows = new int[src.Pixels.Length];
-            for (int i = 0; i < planeRows.Length; i++) planeRows[i] = src.Pixels[i];
+            planeRows = ArrayPool<int>.Shared.Rent(src.Pixels.Length);
         }
-        return VerticalPass(planeRows, planeWidth, firstRow, vert, newHeight);
+        try
+        {
+            if (needHorizontal)
+            {
+                HorizontalPass(src, firstRow, lastRow, horiz, planeRows);
+                if (!needVertical) return ToImage(planeRows, newWidth, newHeight);
+            }
+            else
+                for (int i = 0; i < src.Pixels.Length; i++) planeRows[i] = src.Pixels[i];
+            return VerticalPass(planeRows, planeWidth, firstRow, vert, newHeight);
+        }
+        finally { ArrayPool<int>.Shared.Return(planeRows); }
     }
 
     private static void HorizontalPass(RgbImage src, int firstRow, int lastRow, Coefficients c, int[] dst)
@@ -113,7 +124,7 @@ public static class PilResize
     private static RgbImage ToImage(int[] plane, int width, int height)
     {
         var img = new RgbImage(width, height);
-        for (int i = 0; i < plane.Length; i++) img.Pixels[i] = (byte)plane[i];
+        for (int i = 0; i < img.Pixels.Length; i++) img.Pixels[i] = (byte)plane[i];
         return img;
     }
 

@@ -20,32 +20,34 @@ public static class SamPreprocess
     }
 
     /// <summary>
-    /// <see cref="ToInputTensor(RgbImage, int)"/> written into <paramref name="destination"/> ([3, imgSize, imgSize],
-    /// any previous content), so that repeated encodes reuse one 12 MB input.
+    /// <see cref="ToInputTensor(RgbImage, int)"/> into <paramref name="buffer"/> (3·size·size floats, any
+    /// contents: the padding is written as zeros), so a caller encoding many images can reuse one buffer.
     /// </summary>
-    public static void ToInputTensor(RgbImage resized, int imgSize, Tensor destination)
+    public static Tensor ToInputTensor(RgbImage resized, int imgSize, float[] buffer)
     {
         ArgumentNullException.ThrowIfNull(resized);
-        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(buffer);
         if (resized.Width > imgSize || resized.Height > imgSize)
             throw new ArgumentException($"Resized image {resized.Width}x{resized.Height} exceeds the {imgSize}x{imgSize} encoder input.");
-        if (destination.Rank != 3 || destination.Shape[0] != 3 || destination.Shape[1] != imgSize || destination.Shape[2] != imgSize)
-            throw new ArgumentException($"The destination must be [3, {imgSize}, {imgSize}], got {destination}.");
-        Normalize(resized, imgSize, PixelMean, PixelStd, destination.Data, clearPadding: true);
+        if (buffer.Length != 3L * imgSize * imgSize)
+            throw new ArgumentException($"The input buffer holds {buffer.Length} floats; a [3, {imgSize}, {imgSize}] image needs {3L * imgSize * imgSize}.");
+        NormalizeInto(resized, imgSize, PixelMean, PixelStd, buffer, zeroPadding: true);
+        return new Tensor(buffer, 3, imgSize, imgSize);
     }
 
-    /// <summary>
-    /// Writes (p − mean) / std for every pixel into a zeroed [3, size, size] tensor. A 256-entry table per
-    /// channel gives the exact float32 result of that expression for each byte value.
-    /// </summary>
+    /// <summary>Writes (p − mean) / std for every pixel into a zeroed [3, size, size] tensor.</summary>
     internal static Tensor Normalize(RgbImage image, int size, ReadOnlySpan<float> mean, ReadOnlySpan<float> std)
     {
         var tensor = new Tensor(3, size, size);
-        Normalize(image, size, mean, std, tensor.Data, clearPadding: false);
+        NormalizeInto(image, size, mean, std, tensor.Data, zeroPadding: false);
         return tensor;
     }
 
-    private static void Normalize(RgbImage image, int size, ReadOnlySpan<float> mean, ReadOnlySpan<float> std, float[] dst, bool clearPadding)
+    /// <summary>
+    /// A 256-entry table per channel gives the exact float32 result of (p − mean) / std for each byte
+    /// value. <paramref name="zeroPadding"/>: clear the padding (dst is not already zero).
+    /// </summary>
+    private static void NormalizeInto(RgbImage image, int size, ReadOnlySpan<float> mean, ReadOnlySpan<float> std, float[] dst, bool zeroPadding)
     {
         var tables = new float[3][];
         for (int c = 0; c < 3; c++)
@@ -55,15 +57,16 @@ public static class SamPreprocess
         }
         byte[] px = image.Pixels;
         int w = image.Width, h = image.Height, plane = size * size;
-        if (clearPadding)
-            for (int c = 0; c < 3; c++)
-            {
-                for (int y = 0; y < h; y++) dst.AsSpan(c * plane + y * size + w, size - w).Clear();
-                dst.AsSpan(c * plane + h * size, (size - h) * size).Clear();
-            }
-        Parallel.For(0, image.Height, y =>
+        Parallel.For(0, size, y =>
         {
-            int s = y * w * 3, d = y * size;
+            int d = y * size;
+            if (y >= h)
+            {
+                if (zeroPadding)
+                    for (int c = 0; c < 3; c++) dst.AsSpan(c * plane + d, size).Clear();
+                return;
+            }
+            int s = y * w * 3;
             float[] t0 = tables[0], t1 = tables[1], t2 = tables[2];
             for (int x = 0; x < w; x++, s += 3, d++)
             {
@@ -71,6 +74,8 @@ public static class SamPreprocess
                 dst[plane + d] = t1[px[s + 1]];
                 dst[2 * plane + d] = t2[px[s + 2]];
             }
+            if (zeroPadding && w < size)
+                for (int c = 0; c < 3; c++) dst.AsSpan(c * plane + d, size - w).Clear();
         });
     }
 }

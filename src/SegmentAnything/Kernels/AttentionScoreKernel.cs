@@ -73,30 +73,32 @@ internal static unsafe class AttentionScoreKernel
         }
         var vs = Vector512.Create(scale);
         var m0 = max0; var m1 = max1;
-        if (0 < validRows) Finish(c0_0 * vs, c0_1 * vs, c + 0 * 32, key0 + 0, qw, hTerms, wTerms, ref m0, ref m1);
-        if (1 < validRows) Finish(c1_0 * vs, c1_1 * vs, c + 1 * 32, key0 + 1, qw, hTerms, wTerms, ref m0, ref m1);
-        if (2 < validRows) Finish(c2_0 * vs, c2_1 * vs, c + 2 * 32, key0 + 2, qw, hTerms, wTerms, ref m0, ref m1);
-        if (3 < validRows) Finish(c3_0 * vs, c3_1 * vs, c + 3 * 32, key0 + 3, qw, hTerms, wTerms, ref m0, ref m1);
-        if (4 < validRows) Finish(c4_0 * vs, c4_1 * vs, c + 4 * 32, key0 + 4, qw, hTerms, wTerms, ref m0, ref m1);
-        if (5 < validRows) Finish(c5_0 * vs, c5_1 * vs, c + 5 * 32, key0 + 5, qw, hTerms, wTerms, ref m0, ref m1);
-        if (6 < validRows) Finish(c6_0 * vs, c6_1 * vs, c + 6 * 32, key0 + 6, qw, hTerms, wTerms, ref m0, ref m1);
-        if (7 < validRows) Finish(c7_0 * vs, c7_1 * vs, c + 7 * 32, key0 + 7, qw, hTerms, wTerms, ref m0, ref m1);
-        if (8 < validRows) Finish(c8_0 * vs, c8_1 * vs, c + 8 * 32, key0 + 8, qw, hTerms, wTerms, ref m0, ref m1);
-        if (9 < validRows) Finish(c9_0 * vs, c9_1 * vs, c + 9 * 32, key0 + 9, qw, hTerms, wTerms, ref m0, ref m1);
-        if (10 < validRows) Finish(c10_0 * vs, c10_1 * vs, c + 10 * 32, key0 + 10, qw, hTerms, wTerms, ref m0, ref m1);
-        if (11 < validRows) Finish(c11_0 * vs, c11_1 * vs, c + 11 * 32, key0 + 11, qw, hTerms, wTerms, ref m0, ref m1);
+        // The key's grid position advances row by row (no division per row).
+        int ky = hTerms != null ? key0 / qw : 0, kx = key0 - ky * qw;
+        if (0 < validRows) Finish(c0_0 * vs, c0_1 * vs, c + 0 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (1 < validRows) Finish(c1_0 * vs, c1_1 * vs, c + 1 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (2 < validRows) Finish(c2_0 * vs, c2_1 * vs, c + 2 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (3 < validRows) Finish(c3_0 * vs, c3_1 * vs, c + 3 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (4 < validRows) Finish(c4_0 * vs, c4_1 * vs, c + 4 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (5 < validRows) Finish(c5_0 * vs, c5_1 * vs, c + 5 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (6 < validRows) Finish(c6_0 * vs, c6_1 * vs, c + 6 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (7 < validRows) Finish(c7_0 * vs, c7_1 * vs, c + 7 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (8 < validRows) Finish(c8_0 * vs, c8_1 * vs, c + 8 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (9 < validRows) Finish(c9_0 * vs, c9_1 * vs, c + 9 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (10 < validRows) Finish(c10_0 * vs, c10_1 * vs, c + 10 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (11 < validRows) Finish(c11_0 * vs, c11_1 * vs, c + 11 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
         max0 = m0; max1 = m1;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish(Vector512<float> s0, Vector512<float> s1, float* row, int key, int qw, float* hTerms, float* wTerms,
+    private static void Finish(Vector512<float> s0, Vector512<float> s1, float* row, ref int ky, ref int kx, int qw, float* hTerms, float* wTerms,
         ref Vector512<float> max0, ref Vector512<float> max1)
     {
         if (hTerms != null)
         {
-            int ky = key / qw, kx = key - ky * qw;
             s0 = s0 + Vector512.Load(hTerms + ky * 32) + Vector512.Load(wTerms + kx * 32);
             s1 = s1 + Vector512.Load(hTerms + ky * 32 + 16) + Vector512.Load(wTerms + kx * 32 + 16);
+            if (++kx == qw) { kx = 0; ky++; }
         }
         s0.StoreAligned(row);
         s1.StoreAligned(row + 16);

@@ -230,14 +230,17 @@ public static unsafe class GlobalAttention
         int qh = rel.Height, qw = rel.Width;
         float* hTerms = terms, wTerms = terms + qh * QueryTile;
         float* dhT = wTerms + qw * QueryTile, dwT = dhT + (nint)RelPanels(rel.TableH.N) * QueryTile;
+        // Only the table rows some query of the tile picks: [min coordinate, max coordinate + size − 1].
+        int last = q0 + rows - 1, yMin = q0 / qw, yMax = last / qw;
+        int xMin = yMin == yMax ? q0 % qw : 0, xMax = yMin == yMax ? last % qw : qw - 1;
         fixed (float* ah = rel.PanelsH) fixed (float* aw = rel.PanelsW)
         {
-            for (int p = 0; p < rel.TableH.N; p += KeyPanel)
+            for (int p = yMin / KeyPanel * KeyPanel; p <= yMax + qh - 1; p += KeyPanel)
             {
                 if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, 1f);
                 else GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
             }
-            for (int p = 0; p < rel.TableW.N; p += KeyPanel)
+            for (int p = xMin / KeyPanel * KeyPanel; p <= xMax + qw - 1; p += KeyPanel)
             {
                 if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, 1f);
                 else GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);

@@ -26,6 +26,15 @@ public sealed unsafe class PackedMatrix
         _offset = (((p + 63) & ~(nint)63) - p) / sizeof(float);
     }
 
+    /// <summary>Storage for a [k, n] operand whose panels the caller fills (e.g. band by band as it is produced).</summary>
+    internal static PackedMatrix Allocate(GemmIsa isa, int k, int n)
+    {
+        if (k < 0 || n < 0) throw new ArgumentException("Negative matrix dimension.");
+        int nr = GemmIsaInfo.Nr(isa);
+        long nPad = (n + nr - 1) / nr * nr;
+        return new PackedMatrix(isa, k, n, Math.Max(1, nPad * k));
+    }
+
     internal static PackedMatrix Create(GemmIsa isa, ReadOnlySpan<float> b, int k, int n, int ldb, bool transposed)
     {
         if (k < 0 || n < 0) throw new ArgumentException("Negative matrix dimension.");

@@ -105,6 +105,7 @@ public sealed partial class MaskDecoder
             for (int i = 0; i < p; i++) hs.AsSpan(i * nt * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
             float[] iou = _iouHead.ForwardRented(rowsIn, p);
             int iouWidth = iou.Length / p;
+            long tUp = DecoderProfile.Start();
 
             for (int i = 0; i < p; i++)
             {
@@ -115,6 +116,7 @@ public sealed partial class MaskDecoder
                     _upscaler.Run(_keyProduct, ctx.KeyProduct!, factors[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
                 else _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
             }
+            DecoderProfile.Lap(DecoderProfile.Upscale, tUp);
             _transformer.ReturnImageBuffers(keys);
             ReturnFactors(factors);
             TokenArena.Release(mark);

@@ -53,25 +53,27 @@ internal sealed partial class TwoWayTransformer
     /// <summary>Per block, the image tokens' final LayerNorm and the image→token attention's output bias.</summary>
     public (LayerNormParams Norm, float[] OutBias) ImageUpdate(int layer) => (_layers[layer].Norm4, _layers[layer].ImageToToken.Raw!.Bo);
 
-    private readonly Stack<PackedMatrix> _packedKeys = new();
+    private readonly List<PackedMatrix> _packedKeys = new();
 
-    /// <summary>A pooled packed operand holding (image tokens + pe)ᵀ [dim, nk] of one prompt, packed from <paramref name="kpe"/>.</summary>
-    public PackedMatrix PackKeys(float[] kpe, int nk)
+    /// <summary>A pooled packed operand of shape [k, n] (contents undefined: filled by <see cref="ImageTokenBands"/>).</summary>
+    public PackedMatrix RentPacked(int k, int n)
     {
-        PackedMatrix? m = null;
         lock (_packedKeys)
-            while (_packedKeys.TryPop(out var c))
-                if (c.K == Dim && c.N == nk && c.Isa == Gemm.Isa) { m = c; break; }
-        if (m is null) return Gemm.PackB(kpe, Dim, nk, Dim, bTransposed: true);
-        Gemm.RepackB(m, kpe, Dim, bTransposed: true);
-        return m;
+            for (int i = _packedKeys.Count - 1; i >= 0; i--)
+            {
+                var c = _packedKeys[i];
+                if (c.K != k || c.N != n || c.Isa != Gemm.Isa) continue;
+                _packedKeys.RemoveAt(i);
+                return c;
+            }
+        return PackedMatrix.Allocate(Gemm.Isa, k, n);
     }
 
-    public void ReturnPackedKeys(PackedMatrix?[] packed)
+    public void ReturnPacked(PackedMatrix?[] packed)
     {
         lock (_packedKeys)
             foreach (var m in packed)
-                if (m is not null && _packedKeys.Count < MaskDecoder.PromptChunk) _packedKeys.Push(m);
+                if (m is not null && _packedKeys.Count < 3 * MaskDecoder.PromptChunk) _packedKeys.Add(m);
     }
 
     public float[] RentImageBuffer(int length)
@@ -99,30 +101,30 @@ internal sealed partial class TwoWayTransformer
         DecoderKeyFactors[]? factors = null)
     {
         int nk = ctx.Tokens, size = nk * Dim;
+        DecoderProfile.Prompts(prompts);
         var keys = new float[prompts][];
-        var kpes = new float[prompts][];
+        // Each prompt's image tokens packed as the next attention's operands, (keys + pe)ᵀ and keys, rewritten by every block.
+        var kpeT = new PackedMatrix[prompts];
+        var keysB = new PackedMatrix[prompts];
         for (int p = 0; p < prompts; p++)
         {
             keys[p] = RentImageBuffer(size);
-            kpes[p] = RentImageBuffer(size);
+            kpeT[p] = RentPacked(Dim, nk);
+            keysB[p] = RentPacked(nk, Dim);
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(this, queries, keys, kpes, pointEmbedding, ctx, prompts, nq, i, factors);
+            queries = _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors);
         float[] q = TokenArena.Sum(queries, pointEmbedding);
         float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
         // Only the kept tokens attend; the others' rows stay zero, as they would be unrented.
         float[] merged = TokenArena.Rent(prompts * nq * _finalAttn.InternalDim);
         Array.Clear(merged);
         int fd = _finalAttn.InternalDim;
-        var packed = new PackedMatrix?[prompts];
         KernelParallel.ForEachSerial(prompts, p =>
-        {
-            packed[p] = PackKeys(kpes[p], nk);
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), packed[p]!, keys[p], merged.AsSpan(p * nq * fd), keptTokens, nk);
-        });
-        ReturnPackedKeys(packed);
-        ReturnImageBuffers(kpes);
+            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p], keysB[p], merged.AsSpan(p * nq * fd), keptTokens, nk));
+        ReturnPacked(kpeT);
+        ReturnPacked(keysB);
         float[] attn = TokenArena.Forward(_finalAttn.Out, merged, prompts * nq);
         Elementwise.Add(attn, queries);
         _normFinal.Apply(attn, prompts * nq);
@@ -142,15 +144,16 @@ internal sealed partial class TwoWayAttentionBlock
 
     /// <summary>
     /// One block for many prompts: token-side work in one product over all prompts' tokens, image-side
-    /// work per prompt. Each prompt's image tokens <paramref name="keys"/> and their sum with the positional
-    /// encoding <paramref name="kpes"/> are updated in place; in the first block they are inputs from
-    /// <paramref name="ctx"/> (the shared image tokens) and only outputs here.
+    /// work per prompt. Each prompt's image tokens <paramref name="keys"/> are updated in place and repacked as
+    /// the next attention's operands (<paramref name="kpeT"/> = (keys + pe)ᵀ, <paramref name="keysB"/> = keys); in
+    /// the first block they are inputs from <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, float[][] kpes, float[] queryPe, DecoderImageContext ctx,
+    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix[] kpeT, PackedMatrix[] keysB, float[] queryPe, DecoderImageContext ctx,
         int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
         bool first = layer == 0;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
+        long t0 = DecoderProfile.Start();
         if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
         else
         {
@@ -163,17 +166,15 @@ internal sealed partial class TwoWayAttentionBlock
         int id = _tokenToImage.InternalDim;
         float[] qp = TokenArena.Forward(_tokenToImage.Q, TokenArena.Sum(queries, queryPe), rows);
         float[] merged = TokenArena.Rent(rows * id);
-        // (keys + pe)ᵀ packed once per prompt for both cross attentions of a later block.
-        var packed = new PackedMatrix?[prompts];
+        DecoderProfile.Lap(DecoderProfile.Tokens, t0);
         KernelParallel.ForEachSerial(prompts, p =>
         {
+            long t = DecoderProfile.Start();
             if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
-            else
-            {
-                packed[p] = owner.PackKeys(kpes[p], nk);
-                _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), packed[p]!, keys[p], merged.AsSpan(p * nq * id), nq, nk);
-            }
+            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpeT[p], keysB[p], merged.AsSpan(p * nq * id), nq, nk);
+            if (first) DecoderProfile.Lap(DecoderProfile.T2iPv, t);
         });
+        t0 = DecoderProfile.Start();
         queries = TokenArena.Sum(queries, TokenArena.Forward(_tokenToImage.Out, merged, rows));
         _n2.Apply(queries, rows);
 
@@ -184,17 +185,23 @@ internal sealed partial class TwoWayAttentionBlock
         int jd = _imageToToken.InternalDim;
         float[] qpe = TokenArena.Sum(queries, queryPe);
         float[] tk = TokenArena.Forward(_imageToToken.K, qpe, rows), tv = TokenArena.Forward(_imageToToken.V, queries, rows);
+        DecoderProfile.Lap(DecoderProfile.Tokens, t0);
         KernelParallel.ForEachSerial(prompts, p =>
         {
-            Span<float> outp = DecoderScratch.Get(DecoderScratch.ImageOut, nk * dim);
+            long t = DecoderProfile.Start();
             var f = factors?[p];
-            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, packed[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, outp,
-                f is null ? default : f.Probs(layer), f is null ? default : f.LayerValues(layer));
-            ResidualLayerNorm.Apply(outp, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpes[p], nk, dim, _n4.Weight, _n4.Bias, _n4.Eps,
+            int cols = _imageToToken.Heads * nq;
+            Span<float> probsT = f is null ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : f.Probs(layer);
+            Span<float> values = f is null ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : f.LayerValues(layer);
+            _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpeT[p],
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values);
+            // The output product runs band by band inside the residual LayerNorm's pass (its [nk, dim] result stays in L1).
+            var packedValues = owner.RentPacked(cols, dim);
+            Gemm.RepackB(packedValues, values, dim, bTransposed: false);
+            ImageTokenBands.Finish(probsT, packedValues, _imageToToken.Raw!.Bo, first ? ctx.Src : keys[p], ctx.Pos, keys[p], kpeT[p], keysB[p], nk, dim, _n4,
                 f is null ? default : f.Mean(layer), f is null ? default : f.Rstd(layer));
+            owner.ReturnPacked([packedValues]);
         });
-        owner.ReturnPackedKeys(packed);
         return queries;
     }
 }
@@ -286,14 +293,16 @@ internal sealed partial class DecoderAttention
     /// reassociated, so the work per prompt scales with its tokens instead of the image's projections.
     /// <paramref name="qp"/> [nq, internal] projected queries; writes merged heads [nq, internal].
     /// </summary>
-    public void AttendToImage(ReadOnlySpan<float> qp, PackedMatrix kpeT, float[] keys, Span<float> merged, int nq, int nk)
+    public void AttendToImage(ReadOnlySpan<float> qp, PackedMatrix kpeT, PackedMatrix keys, Span<float> merged, int nq, int nk)
     {
         var r = Raw!;
         int hd = _internal / _heads, dim = kpeT.K, rows = _heads * nq;
+        long t = DecoderProfile.Start();
         Span<float> qk = DecoderScratch.Get(DecoderScratch.TokenRows, rows * dim);
         Gemm.MatMulBatched(_heads, nq, dim, hd, qp, _internal, hd, false, r.Wk, dim, hd * dim, false, qk, dim, nq * dim);
         Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, rows * nk);
         Gemm.MatMul(rows, qk, dim, false, kpeT, scores, nk);
+        t = DecoderProfile.Lap(DecoderProfile.T2iScores, t);
         float divisor = MathF.Sqrt(hd);
         for (int h = 0; h < _heads; h++)
             for (int i = 0; i < nq; i++)
@@ -303,8 +312,9 @@ internal sealed partial class DecoderAttention
                 AddThenDivide(scores.Slice((h * nq + i) * nk, nk), bias, divisor);
             }
         Normalization.Softmax(scores, rows, nk);
+        t = DecoderProfile.Lap(DecoderProfile.T2iSoftmax, t);
         Span<float> pk = DecoderScratch.Get(DecoderScratch.TokenRows2, rows * dim);
-        Gemm.MatMul(scores, keys, pk, rows, nk, dim);
+        Gemm.MatMul(rows, scores, nk, false, keys, pk, dim);
         Gemm.MatMulBatched(_heads, nq, hd, dim, pk, dim, nq * dim, false, r.Wv, dim, hd * dim, true, merged, _internal, hd);
         for (int h = 0; h < _heads; h++)
             for (int i = 0; i < nq; i++)
@@ -314,6 +324,7 @@ internal sealed partial class DecoderAttention
                 Span<float> o = merged.Slice(i * _internal + h * hd, hd);
                 for (int c = 0; c < hd; c++) o[c] += sum * r.Bv[h * hd + c];
             }
+        DecoderProfile.Lap(DecoderProfile.T2iPv, t);
     }
 
     private static unsafe void AddThenDivide(Span<float> row, float bias, float divisor)
@@ -334,7 +345,7 @@ internal sealed partial class DecoderAttention
     /// <summary>
     /// Image tokens attending to a prompt's tokens, output projection included: scores from the
     /// projected image queries packed per head <paramref name="imageQT"/> when given (shared by all prompts), else
-    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim].
+    /// (keys+pe)·(Wqᵀ·kᵀ) + bq·kᵀ; output P·(v·Woᵀ) + bo into <paramref name="outp"/> [nk, dim] when it is given (else the caller runs that product).
     /// The probabilities are kept transposed [(head, token), image token] in <paramref name="probsT"/> and the
     /// token values through the output weights [(head, token), dim] in <paramref name="values"/> when those are
     /// given (the factored image-token update), else in scratch.
@@ -344,6 +355,7 @@ internal sealed partial class DecoderAttention
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
+        long t = DecoderProfile.Start();
         Span<float> u = values.IsEmpty ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : values[..(cols * dim)];
         Gemm.MatMulBatched(_heads, nq, dim, hd, tv, _internal, hd, false, r.Wo, _internal, hd, true, u, dim, nq * dim);
         // Scores stored transposed [(head, token), image token]: the softmax over a prompt's few tokens runs down
@@ -365,8 +377,12 @@ internal sealed partial class DecoderAttention
                     AddThenDivide(scoresT.Slice((h * nq + i) * nk, nk), b, 1f);
                 }
         }
+        t = DecoderProfile.Lap(DecoderProfile.I2tScores, t);
         ColumnSoftmax.Apply(scoresT, _heads, nq, nk, 1f / MathF.Sqrt(hd));
+        t = DecoderProfile.Lap(DecoderProfile.I2tSoftmax, t);
         // The output bias is added as each product tile is stored, as the official Linear adds it after the sum.
-        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+        if (!outp.IsEmpty)
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, nk, dim, cols, scoresT, nk, true, u, dim, false, outp, dim, 1f, false, default, r.Bo);
+        DecoderProfile.Lap(DecoderProfile.I2tOut, t);
     }
 }

@@ -59,16 +59,19 @@ internal sealed class ViTBlock
             {
                 int winRows = (h + _window - 1) / _window, winCols = (w + _window - 1) / _window;
                 int nWin = winRows * winCols, tokensPerWin = _window * _window, rows = nWin * tokensPerWin;
-                // Window partition pads with zeros after the norm; padded tokens take part in attention as the official code does.
-                float[] windows = pool.Rent(rows * dim), attnOut = pool.Rent(rows * dim);
-                try
+                if (rows > n) PaddedWindowAttention(t, x, h, w, winRows, winCols);
+                else
                 {
-                    windows.AsSpan(0, rows * dim).Clear();
-                    Partition(t, windows, h, w, winRows, winCols);
-                    Attention(windows, nWin, tokensPerWin, _window, _window, attnOut, null);
-                    Unpartition(attnOut, x, h, w, winRows, winCols);
+                    // No padding: the windows are a permutation of the tokens.
+                    float[] windows = pool.Rent(rows * dim), attnOut = pool.Rent(rows * dim);
+                    try
+                    {
+                        Partition(t, windows, h, w, winRows, winCols);
+                        Attention(windows, nWin, tokensPerWin, _window, _window, attnOut, null);
+                        Unpartition(attnOut, x, h, w, winRows, winCols);
+                    }
+                    finally { pool.Return(windows); pool.Return(attnOut); }
                 }
-                finally { pool.Return(windows); pool.Return(attnOut); }
             }
             else
             {
@@ -85,26 +88,69 @@ internal sealed class ViTBlock
     }
 
     private void Partition(float[] t, float[] windows, int h, int w, int winRows, int winCols) =>
-        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => t.AsSpan(image, length).CopyTo(windows.AsSpan(window)));
+        ForEachWindowRun(h, w, winRows, winCols,
+            (image, window, count) => t.AsSpan(image * _dim, count * _dim).CopyTo(windows.AsSpan(window * _dim)), null);
 
     /// <summary>Adds the windowed attention output back onto the residual stream, dropping padding.</summary>
     private void Unpartition(float[] windows, float[] x, int h, int w, int winRows, int winCols) =>
-        ForEachWindowRow(h, w, winRows, winCols, (image, window, length) => Elementwise.Add(x.AsSpan(image, length), windows.AsSpan(window, length)));
+        ForEachWindowRun(h, w, winRows, winCols,
+            (image, window, count) => Elementwise.Add(x.AsSpan(image * _dim, count * _dim), windows.AsSpan(window * _dim, count * _dim)), null);
 
     /// <summary>
-    /// Visits every in-image run of a window row: its offset in the [h·w, dim] token map, its offset in
-    /// the padded window buffer, and its length in floats. Padding rows and columns are skipped.
+    /// Windowed attention when the grid is padded to whole windows (ViT-B: 64 → 70, 20 % more tokens).
+    /// The official code pads the normalised tokens with zeros and runs qkv and proj on every window row;
+    /// a zero row's q, k, v are the layer's response to zero (its bias) and padded rows' outputs are dropped,
+    /// so qkv runs on the h·w real tokens only (then scattered into window order, the padded rows filled with
+    /// that response) and proj on the real rows only, adding onto the residual stream in its epilogue.
+    /// Each real row gets exactly the values of the padded computation.
     /// </summary>
-    private void ForEachWindowRow(int h, int w, int winRows, int winCols, Action<int, int, int> visit)
+    private void PaddedWindowAttention(float[] t, float[] x, int h, int w, int winRows, int winCols)
     {
-        int ws = _window, dim = _dim;
+        int n = h * w, dim = _dim, ld = 3 * dim, ws = _window, tokensPerWin = ws * ws;
+        int nWin = winRows * winCols, rows = nWin * tokensPerWin;
+        var pool = ArrayPool<float>.Shared;
+        float[] qkvImage = pool.Rent(n * ld), qkv = pool.Rent(rows * ld), merged = pool.Rent(rows * dim);
+        float[] zero = pool.Rent(dim), padRow = pool.Rent(ld);
+        try
+        {
+            _qkv.Forward(t, qkvImage, n);
+            zero.AsSpan(0, dim).Clear();
+            _qkv.Forward(zero, padRow, 1);
+            ForEachWindowRun(h, w, winRows, winCols,
+                (image, window, count) => qkvImage.AsSpan(image * ld, count * ld).CopyTo(qkv.AsSpan(window * ld)),
+                (window, count) =>
+                {
+                    for (int i = 0; i < count; i++) padRow.AsSpan(0, ld).CopyTo(qkv.AsSpan((window + i) * ld));
+                });
+            MultiHead(qkv, nWin, tokensPerWin, ws, ws, merged);
+            // The real rows of the attention output back in image order (qkvImage is free again).
+            float[] mergedImage = qkvImage;
+            ForEachWindowRun(h, w, winRows, winCols,
+                (image, window, count) => merged.AsSpan(window * dim, count * dim).CopyTo(mergedImage.AsSpan(image * dim)), null);
+            _proj.ForwardAddInto(mergedImage, merged, n, x);
+        }
+        finally
+        {
+            pool.Return(qkvImage); pool.Return(qkv); pool.Return(merged); pool.Return(zero); pool.Return(padRow);
+        }
+    }
+
+    /// <summary>
+    /// Visits every window row in token units: each in-image run (its first token in the [h·w] map, its
+    /// first token in the padded window order, its length) and, when <paramref name="padding"/> is given,
+    /// each run of padding tokens (first token in window order, length).
+    /// </summary>
+    private void ForEachWindowRun(int h, int w, int winRows, int winCols, Action<int, int, int> visit, Action<int, int>? padding)
+    {
+        int ws = _window;
         for (int wy = 0; wy < winRows; wy++)
             for (int wx = 0; wx < winCols; wx++)
                 for (int iy = 0; iy < ws; iy++)
                 {
-                    int y = wy * ws + iy, x0 = wx * ws, count = Math.Min(ws, w - x0);
-                    if (y >= h || count <= 0) continue;
-                    visit((y * w + x0) * dim, (((wy * winCols + wx) * ws + iy) * ws) * dim, count * dim);
+                    int y = wy * ws + iy, x0 = wx * ws, count = y < h ? Math.Clamp(w - x0, 0, ws) : 0;
+                    int window = ((wy * winCols + wx) * ws + iy) * ws;
+                    if (count > 0) visit(y * w + x0, window, count);
+                    if (count < ws) padding?.Invoke(window + count, ws - count);
                 }
     }
 

@@ -25,6 +25,8 @@ public class GlobalAttentionTests
     [InlineData(4, 66, 3, 8, 6, 11)]
     [InlineData(2, 196, 2, 64, 14, 14)] // ViT-B windows: a 4-query last tile
     [InlineData(2, 20, 1, 270, 4, 5)]   // head size over one depth block of the packed rel-pos tables
+    [InlineData(1, 200, 2, 16, 4, 50)]  // rows wider than a query tile: tiles within one row, and tiles across two
+    [InlineData(1, 140, 1, 32, 2, 70)]
     public void MatchesReference(int sequences, int n, int heads, int hd, int relH, int relW)
     {
         Skip.IfNot(GlobalAttention.IsSupported, "512-bit GEMM kernels not available on this machine.");
