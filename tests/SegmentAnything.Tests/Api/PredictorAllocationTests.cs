@@ -5,6 +5,7 @@ using Xunit.Abstractions;
 namespace SegmentAnything.Tests.Api;
 
 /// <summary>After warm-up, a prompt allocates little beyond its outputs (the least of a few calls: other tests share the process).</summary>
+[Collection(nameof(AllocationMeasurements))]
 public class PredictorAllocationTests(ITestOutputHelper output)
 {
     private static long LeastAllocated(Action call, int runs = 4)
