@@ -77,7 +77,19 @@ public static unsafe class GlobalAttention
     /// another (the windows of a windowed block): sequence s occupies rows [s·n, (s+1)·n) of qkv and output.
     /// </summary>
     public static void Run(ReadOnlySpan<float> qkv, int ld, int qOff, int kOff, int vOff, int sequences, int n, int heads, int hd,
-        float scale, Span<float> output, int ldo, RelPosTables? relPos = null)
+        float scale, Span<float> output, int ldo, RelPosTables? relPos = null) =>
+        Run(qkv, ld, qOff, kOff, vOff, sequences, n, heads, hd, scale, output, ldo, relPos, ReadOnlySpan<int>.Empty);
+
+    /// <summary>
+    /// The same, where only the first <paramref name="validQueries"/>[s] query rows of sequence s are
+    /// wanted (a padded window whose padding tokens all come after its last real token in raster order,
+    /// e.g. the bottom windows of a padded grid): every key still takes part, but query tiles that lie
+    /// wholly at or past that count are skipped and their output rows are left unwritten. Rows below the
+    /// count get exactly the values of the full computation (a query tile is computed as it would be
+    /// without the count). An empty span means every query of every sequence.
+    /// </summary>
+    public static void Run(ReadOnlySpan<float> qkv, int ld, int qOff, int kOff, int vOff, int sequences, int n, int heads, int hd,
+        float scale, Span<float> output, int ldo, RelPosTables? relPos, ReadOnlySpan<int> validQueries)
     {
         if (!IsSupported) throw new PlatformNotSupportedException("GlobalAttention needs the 512-bit GEMM kernels.");
         if (sequences <= 0 || n <= 0 || heads <= 0 || hd <= 0) throw new ArgumentException("Attention sizes must be positive.");
@@ -90,6 +102,12 @@ public static unsafe class GlobalAttention
         if (relPos is not null && (relPos.Height * relPos.Width != n || relPos.TableH.K != hd || relPos.TableW.K != hd
             || relPos.TableH.N != 2 * relPos.Height - 1 || relPos.TableW.N != 2 * relPos.Width - 1))
             throw new ArgumentException("Relative-position tables do not match the token grid.");
+        if (!validQueries.IsEmpty && validQueries.Length != sequences)
+            throw new ArgumentException("validQueries needs one count per sequence.", nameof(validQueries));
+        foreach (int v in validQueries)
+            if ((uint)v > (uint)n) throw new ArgumentOutOfRangeException(nameof(validQueries), "A valid-query count lies outside [0, n].");
+        // Copied so the parallel bodies can read it; no copy (and no allocation) when every query is wanted.
+        int[]? validCopy = validQueries.IsEmpty ? null : validQueries.ToArray();
 
         int keyPanels = (n + KeyPanel - 1) / KeyPanel, hdPad = (hd + ValuePanel - 1) / ValuePanel * ValuePanel;
         long kFloats = (long)keyPanels * KeyPanel * hd, perHead = kFloats + (long)hdPad * n;
@@ -104,10 +122,12 @@ public static unsafe class GlobalAttention
                 KernelParallel.For(pairs, threads, t =>
                 {
                     int s = t / heads, h = t % heads;
+                    int valid = validCopy?[s] ?? n;
+                    if (valid == 0) return;
                     float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
                     float* rows = (float*)src + (nint)s * n * ld;
                     Pack(rows, ld, kOff + h * hd, vOff + h * hd, n, hd, hdPad, k, k + kFloats);
-                    for (int q0 = 0; q0 < n; q0 += QueryTile)
+                    for (int q0 = 0; q0 < valid; q0 += QueryTile)
                         QueryTileAttention(rows, ld, qOff + h * hd, q0, Math.Min(QueryTile, n - q0), n, hd, hdPad, scale,
                             k, k + kFloats, (float*)dst + (nint)s * n * ldo + h * hd, ldo, relPos);
                 });
@@ -129,6 +149,7 @@ public static unsafe class GlobalAttention
                         KernelParallel.For(pairs * tiles, threads, t =>
                         {
                             int pair = t / tiles, s = pair / heads, h = pair % heads, q0 = t % tiles * QueryTile;
+                            if (validCopy is not null && q0 >= validCopy[s]) return;
                             float* k = (float*)pk + pair * perHead;
                             QueryTileAttention((float*)src + (nint)s * n * ld, ld, qOff + h * hd, q0, Math.Min(QueryTile, n - q0), n, hd, hdPad, scale,
                                 k, k + kFloats, (float*)dst + (nint)s * n * ldo + h * hd, ldo, relPos);

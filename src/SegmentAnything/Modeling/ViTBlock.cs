@@ -122,7 +122,7 @@ internal sealed class ViTBlock
                 {
                     for (int i = 0; i < count; i++) padRow.AsSpan(0, ld).CopyTo(qkv.AsSpan((window + i) * ld));
                 });
-            MultiHead(qkv, nWin, tokensPerWin, ws, ws, merged);
+            MultiHead(qkv, nWin, tokensPerWin, ws, ws, merged, ValidQueries(h, w, winRows, winCols));
             // The real rows of the attention output back in image order (qkvImage is free again).
             float[] mergedImage = qkvImage;
             ForEachWindowRun(h, w, winRows, winCols,
@@ -134,6 +134,31 @@ internal sealed class ViTBlock
             pool.Return(qkvImage); pool.Return(qkv); pool.Return(merged); pool.Return(zero); pool.Return(padRow);
         }
     }
+
+    /// <summary>
+    /// Per window, the rows up to and including its last real token in window raster order: the padding
+    /// after it (the bottom windows' padded rows) is never read back, so its query tiles can be skipped.
+    /// Cached per grid: the same grid comes back for every windowed block of an encoder.
+    /// </summary>
+    private static int[] ValidQueries(int h, int w, int winRows, int winCols, int ws)
+    {
+        var cached = s_validQueries;
+        if (cached is not null && cached.H == h && cached.W == w && cached.Ws == ws) return cached.Counts;
+        var counts = new int[winRows * winCols];
+        for (int wy = 0; wy < winRows; wy++)
+            for (int wx = 0; wx < winCols; wx++)
+            {
+                int realRows = Math.Clamp(h - wy * ws, 0, ws), realCols = Math.Clamp(w - wx * ws, 0, ws);
+                counts[wy * winCols + wx] = realRows == 0 || realCols == 0 ? 0 : (realRows - 1) * ws + realCols;
+            }
+        s_validQueries = new ValidQueryCounts(h, w, ws, counts);
+        return counts;
+    }
+
+    private sealed record ValidQueryCounts(int H, int W, int Ws, int[] Counts);
+    private static ValidQueryCounts? s_validQueries;
+
+    private int[] ValidQueries(int h, int w, int winRows, int winCols) => ValidQueries(h, w, winRows, winCols, _window);
 
     /// <summary>
     /// Visits every window row in token units: each in-image run (its first token in the [h·w] map, its
@@ -181,13 +206,13 @@ internal sealed class ViTBlock
     /// the rel-pos add and softmax run per row while it is in L1. The query scale is applied as the
     /// product's alpha; rel-pos uses the unscaled queries.
     /// </summary>
-    private void MultiHead(float[] qkv, int nWin, int n, int qh, int qw, float[] merged)
+    private void MultiHead(float[] qkv, int nWin, int n, int qh, int qw, float[] merged, int[]? validQueries = null)
     {
         int dim = _dim, heads = _heads, hd = dim / heads, ld = 3 * dim;
         float scale = (float)Math.Pow(hd, -0.5);
         if (GlobalAttention.IsSupported && (_relPosH is null || (_relPos is not null && _relPos.Height == qh && _relPos.Width == qw)))
         {
-            GlobalAttention.Run(qkv, ld, 0, dim, 2 * dim, nWin, n, heads, hd, scale, merged, dim, _relPos);
+            GlobalAttention.Run(qkv, ld, 0, dim, 2 * dim, nWin, n, heads, hd, scale, merged, dim, _relPos, validQueries);
             return;
         }
         bool packed = n > 1024;
