@@ -179,9 +179,10 @@ internal sealed unsafe class GemmDriver
             {
                 int kc = Math.Min(_kcBlock, _k - pc);
                 float* aPack = aAll + (nint)aPanels * mr * pc;
-                if (jp0 == first)
-                    for (int ip = 0; ip < aPanels; ip++)
-                        GemmPacking.PackAPanel(_a, i0 + ip * mr, Math.Min(mr, rows - ip * mr), pc, kc, mr, aPack + (nint)ip * kc * mr);
+                // A panels are packed just before their first use while the next panel's source rows are
+                // prefetched: with large m, A comes from memory and a pack-all burst would stall on it.
+                bool pack = jp0 == first;
+                if (pack && pc == 0) PrefetchA(i0, Math.Min(mr, rows), 0, kc);
                 bool load = _accumulate || pc > 0;
                 float* bBlock = _prepackedB + (nint)pc * _nPadTotal;
                 for (int jp = jp0; jp < jp1; jp++)
@@ -195,12 +196,31 @@ internal sealed unsafe class GemmDriver
                         float* c = _c + (nint)i * _ldc + j;
                         float* rowBias = _rowBias == null ? null : _rowBias + i;
                         float* ap = aPack + (nint)ip * kc * mr;
+                        if (pack && jp == jp0)
+                        {
+                            GemmPacking.PackAPanel(_a, i, Math.Min(mr, rows - ip * mr), pc, kc, mr, ap);
+                            if (ip + 1 < aPanels) PrefetchA(i + mr, Math.Min(mr, rows - (ip + 1) * mr), pc, kc);
+                            else if (pc + kc < _k) PrefetchA(i0, Math.Min(mr, rows), pc + kc, Math.Min(_kcBlock, _k - pc - kc));
+                        }
                         if (mrEff == mr && nrEff == nr) _kernel(kc, ap, bp, c, _ldc, _alpha, load, rowBias, colBias);
                         else EdgeTile(kc, ap, bp, c, mrEff, nrEff, load, rowBias, colBias, tmp);
                     }
                 }
             }
             if (_epilogue != GemmEpilogue.None) ApplyEpilogue(i0, i0 + rows, jp0 * nr, Math.Min(_n, jp1 * nr));
+        }
+    }
+
+    /// <summary>Asks for rows [i, i+rows) x depths [p, p+kc) of a row-major A to be brought into L2.</summary>
+    private void PrefetchA(int i, int rows, int p, int kc)
+    {
+        if (_a.Transposed || !System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        for (int r = 0; r < rows; r++)
+        {
+            byte* row = (byte*)(_a.Ptr + (nint)(i + r) * _a.Ld + p);
+            byte* end = (byte*)((float*)row + kc);
+            for (byte* q = row; q < end; q += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch1(q);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch1(end - 1);
         }
     }
 

@@ -17,6 +17,11 @@ internal static class TinyViTBands
     public static void Run(int rows, int width, Action<int, int> body)
     {
         int perBand = Math.Clamp(TargetPixels / Math.Max(1, width), 1, Math.Max(1, rows));
+        // A band of whole GEMM micro-panels (pixels a multiple of MR) leaves no ragged row panel, which
+        // would cost a full-height tile and a scalar store per column panel in every band's products.
+        int mr = GemmIsaInfo.Mr(GemmIsaInfo.Best);
+        for (int p = perBand; p > perBand / 2; p--)
+            if ((long)p * width % mr == 0) { perBand = p; break; }
         int bands = (rows + perBand - 1) / perBand;
         KernelParallel.ForEachSerial(bands, b => body(b * perBand, Math.Min(rows, (b + 1) * perBand)));
     }
