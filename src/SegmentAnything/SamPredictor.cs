@@ -39,8 +39,7 @@ public sealed class SamPredictor
         {
             // EfficientSAM stretches the whole image to its square input: there is no resized frame.
             int s = efficient.ImageEncoder.ImageSize;
-            // The same reused input buffer as SetResizedImage (taken out while in use).
-            float[] buffer = Interlocked.Exchange(ref _inputBuffer, null) is { } b && b.Length == 3 * s * s ? b : new float[3 * s * s];
+            float[] buffer = TakeInputBuffer(3 * s * s);
             var input = new Tensor(buffer, 3, s, s);
             EfficientSamPreprocess.ToInputTensor(image, input);
             Tensor features = efficient.EncodeImage(input, recorder);
@@ -50,6 +49,14 @@ public sealed class SamPredictor
         }
         SetResizedImage(_transform.ApplyImage(image), original, recorder);
     }
+
+    /// <summary>
+    /// The encoder input (12 MB at 1024²) is dead once the encoder returns, so one buffer per predictor is
+    /// reused: taken out while in use (a concurrent SetImage allocates its own rather than sharing it) and
+    /// put back by the caller after the encoder.
+    /// </summary>
+    private float[] TakeInputBuffer(int length) =>
+        Interlocked.Exchange(ref _inputBuffer, null) is { } b && b.Length == length ? b : new float[length];
 
     /// <summary>
     /// Encodes an image already resized so its long side is the encoder's input size (the official
@@ -62,9 +69,7 @@ public sealed class SamPredictor
             throw new InvalidOperationException("EfficientSAM stretches the whole image; use SetImage.");
         if (Math.Max(resized.Width, resized.Height) != s || resized.Width > s || resized.Height > s)
             throw new ArgumentException($"The resized image must have a long side of {s} pixels, got {resized.Width}x{resized.Height}.");
-        // The 12 MB input is dead once the encoder returns: one buffer per predictor is reused (taken
-        // out while in use, so a concurrent SetImage allocates its own rather than sharing it).
-        float[] buffer = Interlocked.Exchange(ref _inputBuffer, null) is { } b && b.Length == 3 * s * s ? b : new float[3 * s * s];
+        float[] buffer = TakeInputBuffer(3 * s * s);
         Tensor input = SamPreprocess.ToInputTensor(resized, s, buffer);
         Tensor features = _model.ImageEncoder.Forward(input, recorder);
         _inputBuffer = buffer;
