@@ -83,43 +83,47 @@ public sealed partial class MaskDecoder
             int p = Math.Min(PromptChunk, count - c0);
             // Every token-side array of this chunk is rented and given back at its end.
             int mark = TokenArena.Mark();
-            float[] tokens = TokenArena.Rent(p * nt * dim);
-            for (int i = 0; i < p; i++)
+            // In a finally, so a failing prompt cannot leave this thread's arena holding the chunk's arrays.
+            try
             {
-                int o = i * nt * dim;
-                _iouToken.CopyTo(tokens, o);
-                _maskTokens.CopyTo(tokens, o + dim);
-                sparse.AsSpan((c0 + i) * sparseTokens * dim, sparseTokens * dim).CopyTo(tokens.AsSpan(o + (1 + NumMaskTokens) * dim));
-            }
-            var factors = RentFactors(ctx, p, nt);
-            var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens, factors);
+                float[] tokens = TokenArena.Rent(p * nt * dim);
+                for (int i = 0; i < p; i++)
+                {
+                    int o = i * nt * dim;
+                    _iouToken.CopyTo(tokens, o);
+                    _maskTokens.CopyTo(tokens, o + dim);
+                    sparse.AsSpan((c0 + i) * sparseTokens * dim, sparseTokens * dim).CopyTo(tokens.AsSpan(o + (1 + NumMaskTokens) * dim));
+                }
+                var factors = RentFactors(ctx, p, nt);
+                var (hs, keys) = _transformer.ForwardBatched(tokens, ctx, p, nt, 1 + NumMaskTokens, factors);
 
-            float[] rowsIn = TokenArena.Rent(p * dim);
-            float[] hyperIn = TokenArena.Rent(p * NumMaskTokens * c8);
-            for (int t = 0; t < NumMaskTokens; t++)
-            {
-                for (int i = 0; i < p; i++) hs.AsSpan((i * nt + 1 + t) * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
-                float[] o = _hyper[t].ForwardRented(rowsIn, p);
-                for (int i = 0; i < p; i++) o.AsSpan(i * c8, c8).CopyTo(hyperIn.AsSpan((i * NumMaskTokens + t) * c8));
-            }
-            for (int i = 0; i < p; i++) hs.AsSpan(i * nt * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
-            float[] iou = _iouHead.ForwardRented(rowsIn, p);
-            int iouWidth = iou.Length / p;
-            long tUp = DecoderProfile.Start();
+                float[] rowsIn = TokenArena.Rent(p * dim);
+                float[] hyperIn = TokenArena.Rent(p * NumMaskTokens * c8);
+                for (int t = 0; t < NumMaskTokens; t++)
+                {
+                    for (int i = 0; i < p; i++) hs.AsSpan((i * nt + 1 + t) * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
+                    float[] o = _hyper[t].ForwardRented(rowsIn, p);
+                    for (int i = 0; i < p; i++) o.AsSpan(i * c8, c8).CopyTo(hyperIn.AsSpan((i * NumMaskTokens + t) * c8));
+                }
+                for (int i = 0; i < p; i++) hs.AsSpan(i * nt * dim, dim).CopyTo(rowsIn.AsSpan(i * dim));
+                float[] iou = _iouHead.ForwardRented(rowsIn, p);
+                int iouWidth = iou.Length / p;
+                long tUp = DecoderProfile.Start();
 
-            for (int i = 0; i < p; i++)
-            {
-                var scores = iou.AsSpan(i * iouWidth + firstMask, maskCount);
-                scores.CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
-                if (iouThreshold is float t && !AnyAbove(scores, t)) continue;
-                if (factors is not null)
-                    _upscaler.Run(_keyProduct, ctx.KeyProduct!, factors[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
-                else _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
+                for (int i = 0; i < p; i++)
+                {
+                    var scores = iou.AsSpan(i * iouWidth + firstMask, maskCount);
+                    scores.CopyTo(iouOut.AsSpan((c0 + i) * maskCount));
+                    if (iouThreshold is float t && !AnyAbove(scores, t)) continue;
+                    if (factors is not null)
+                        _upscaler.Run(_keyProduct, ctx.KeyProduct!, factors[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
+                    else _upscaler.Run(keys[i], h, w, hyperIn, (i * NumMaskTokens + firstMask) * c8, maskCount, lowRes, (long)(c0 + i) * maskCount * pixels);
+                }
+                DecoderProfile.Lap(DecoderProfile.Upscale, tUp);
+                _transformer.ReturnImageBuffers(keys);
+                ReturnFactors(factors);
             }
-            DecoderProfile.Lap(DecoderProfile.Upscale, tUp);
-            _transformer.ReturnImageBuffers(keys);
-            ReturnFactors(factors);
-            TokenArena.Release(mark);
+            finally { TokenArena.Release(mark); }
         }
         return (lowRes, iouOut);
     }
