@@ -22,7 +22,7 @@ internal static unsafe class ImageTokenBands
     /// [cols, nk], <paramref name="values"/> packed [cols, dim]), so the [nk, dim] output never leaves L1.
     /// </summary>
     public static void Finish(ReadOnlySpan<float> probsT, PackedMatrix values, ReadOnlySpan<float> outBias, ReadOnlySpan<float> residual,
-        ReadOnlySpan<float> pos, Span<float> keys, PackedMatrix kpeT, PackedMatrix keysB, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
+        ReadOnlySpan<float> pos, Span<float> keys, PackedMatrix? kpeT, PackedMatrix? keysB, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
     {
         if (values.N != dim) throw new ArgumentException("Attention values do not match the image tokens.");
         var band = _outBand is { } b && b.Length >= Band * dim ? b : _outBand = new float[Band * dim];
@@ -56,7 +56,7 @@ internal static unsafe class ImageTokenBands
 
     /// <summary>One band: tokens [r0, r0+count), every span starting at the band's first token.</summary>
     private static void Finish(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> pos, Span<float> keys,
-        PackedMatrix kpeT, PackedMatrix keysB, int r0, int count, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
+        PackedMatrix? kpeT, PackedMatrix? keysB, int r0, int count, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
     {
         var band = _kpeBand is { } b && b.Length >= Band * dim ? b : _kpeBand = new float[Band * dim];
         int n = count * dim;
@@ -64,6 +64,8 @@ internal static unsafe class ImageTokenBands
         ResidualLayerNorm.Apply(x[..n], residual[..n], pos[..n], keys[..n], band, count, dim,
             norm.Weight, norm.Bias, norm.Eps, mean.IsEmpty ? default : mean[..count], rstd.IsEmpty ? default : rstd[..count]);
         t = DecoderProfile.Lap(DecoderProfile.I2tRln, t);
+        // Factored decoding reads no materialised image tokens: nothing to pack.
+        if (kpeT is null || keysB is null) return;
         fixed (float* pk = keys) fixed (float* pq = band)
         {
             PackRows(keysB, new MatrixRef(pk - (long)r0 * dim, dim, false), r0, count);

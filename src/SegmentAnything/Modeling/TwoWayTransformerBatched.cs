@@ -25,6 +25,8 @@ internal sealed class DecoderImageContext
     public required PackedMatrix[] FirstImageQT { get; init; }
     /// <summary>The per-image part of the reassociated first upscaling product (see <see cref="MaskDecoderKeyProduct"/>), when prepared.</summary>
     public float[]? KeyProduct { get; set; }
+    /// <summary>The later attentions' image-side projections in factored form (<see cref="FactoredAttention"/>), once a batch needed them.</summary>
+    public FactoredImageContext? Factored { get; set; }
 }
 
 internal sealed partial class TwoWayTransformer
@@ -103,26 +105,44 @@ internal sealed partial class TwoWayTransformer
         int nk = ctx.Tokens, size = nk * Dim;
         DecoderProfile.Prompts(prompts);
         var keys = new float[prompts][];
-        // Each prompt's image tokens packed as the next attention's operands, (keys + pe)ᵀ and keys, rewritten by every block.
-        var kpeT = new PackedMatrix[prompts];
-        var keysB = new PackedMatrix[prompts];
+        // With factors, the later attentions read the image tokens in factored form and nothing is packed.
+        var fc = factors is null || !UseFactoredAttention ? null : GetFactored(ctx);
+        // Else each prompt's image tokens packed as the next attention's operands, (keys + pe)ᵀ and keys, rewritten by every block.
+        var kpeT = new PackedMatrix?[prompts];
+        var keysB = new PackedMatrix?[prompts];
         for (int p = 0; p < prompts; p++)
         {
             keys[p] = RentImageBuffer(size);
+            if (fc is not null) continue;
             kpeT[p] = RentPacked(Dim, nk);
             keysB[p] = RentPacked(nk, Dim);
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors);
+            queries = _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors, fc);
         float[] q = TokenArena.Sum(queries, pointEmbedding);
         float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
         // Only the kept tokens attend; the others' rows stay zero, as they would be unrented.
         float[] merged = TokenArena.Rent(prompts * nq * _finalAttn.InternalDim);
         Array.Clear(merged);
         int fd = _finalAttn.InternalDim;
+        long t0 = DecoderProfile.Start();
         KernelParallel.ForEachSerial(prompts, p =>
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p], keysB[p], merged.AsSpan(p * nq * fd), keptTokens, nk));
+        {
+            if (fc is null)
+            {
+                _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * fd), keptTokens, nk);
+                return;
+            }
+            var f = factors![p];
+            FactoredAttention.PrepareLhs(fc.FinalK, f);
+            Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _finalAttn.Heads * keptTokens * nk);
+            FactoredAttention.Scores(qp.AsSpan(p * nq * fd), fd, keptTokens, fc.FinalK, f, scores);
+            Elementwise.Scale(scores, 1f / MathF.Sqrt(fd / _finalAttn.Heads));
+            Normalization.Softmax(scores, _finalAttn.Heads * keptTokens, nk);
+            FactoredAttention.Values(scores, keptTokens, fc.FinalV, f, merged.AsSpan(p * nq * fd), fd);
+        });
+        DecoderProfile.Lap(DecoderProfile.Final, t0);
         ReturnPacked(kpeT);
         ReturnPacked(keysB);
         float[] attn = TokenArena.Forward(_finalAttn.Out, merged, prompts * nq);
@@ -148,8 +168,8 @@ internal sealed partial class TwoWayAttentionBlock
     /// the next attention's operands (<paramref name="kpeT"/> = (keys + pe)ᵀ, <paramref name="keysB"/> = keys); in
     /// the first block they are inputs from <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix[] kpeT, PackedMatrix[] keysB, float[] queryPe, DecoderImageContext ctx,
-        int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
+    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix?[] kpeT, PackedMatrix?[] keysB, float[] queryPe, DecoderImageContext ctx,
+        int prompts, int nq, int layer, DecoderKeyFactors[]? factors, FactoredImageContext? fc)
     {
         bool first = layer == 0;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
@@ -171,7 +191,8 @@ internal sealed partial class TwoWayAttentionBlock
         {
             long t = DecoderProfile.Start();
             if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
-            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpeT[p], keysB[p], merged.AsSpan(p * nq * id), nq, nk);
+            else if (fc is not null) _tokenToImage.AttendFactored(qp.AsSpan(p * nq * id), fc.T2iK[layer]!, fc.T2iV[layer]!, factors![p], merged.AsSpan(p * nq * id), nq);
+            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * id), nq, nk);
             if (first) DecoderProfile.Lap(DecoderProfile.T2iPv, t);
         });
         t0 = DecoderProfile.Start();
@@ -194,7 +215,8 @@ internal sealed partial class TwoWayAttentionBlock
             Span<float> probsT = f is null ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : f.Probs(layer);
             Span<float> values = f is null ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : f.LayerValues(layer);
             _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpeT[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values);
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values,
+                first || fc is null ? null : fc.I2tQ[layer], f);
             // The output product runs band by band inside the residual LayerNorm's pass (its [nk, dim] result stays in L1).
             var packedValues = owner.RentPacked(cols, dim);
             Gemm.RepackB(packedValues, values, dim, bTransposed: false);
@@ -293,6 +315,25 @@ internal sealed partial class DecoderAttention
     /// reassociated, so the work per prompt scales with its tokens instead of the image's projections.
     /// <paramref name="qp"/> [nq, internal] projected queries; writes merged heads [nq, internal].
     /// </summary>
+    /// <summary>
+    /// A prompt's few tokens attending to its image tokens in factored form (<see cref="FactoredAttention"/>):
+    /// prepares the prompt's left operand for <paramref name="keys"/>' blocks, which the same block's image→token attention then reuses.
+    /// </summary>
+    public void AttendFactored(ReadOnlySpan<float> qp, FactoredImageProjection keys, FactoredImageProjection values, DecoderKeyFactors f, Span<float> merged, int nq)
+    {
+        int hd = _internal / _heads, nk = f.Tokens;
+        long t = DecoderProfile.Start();
+        FactoredAttention.PrepareLhs(keys, f);
+        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _heads * nq * nk);
+        FactoredAttention.Scores(qp, _internal, nq, keys, f, scores);
+        t = DecoderProfile.Lap(DecoderProfile.T2iScores, t);
+        Elementwise.Scale(scores, 1f / MathF.Sqrt(hd));
+        Normalization.Softmax(scores, _heads * nq, nk);
+        t = DecoderProfile.Lap(DecoderProfile.T2iSoftmax, t);
+        FactoredAttention.Values(scores, nq, values, f, merged, _internal);
+        DecoderProfile.Lap(DecoderProfile.T2iPv, t);
+    }
+
     public void AttendToImage(ReadOnlySpan<float> qp, PackedMatrix kpeT, PackedMatrix keys, Span<float> merged, int nq, int nk)
     {
         var r = Raw!;
@@ -351,7 +392,7 @@ internal sealed partial class DecoderAttention
     /// given (the factored image-token update), else in scratch.
     /// </summary>
     public void ImageAttendsTokens(PackedMatrix[]? imageQT, PackedMatrix? kpeT, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim,
-        Span<float> outp, Span<float> probsT = default, Span<float> values = default)
+        Span<float> outp, Span<float> probsT = default, Span<float> values = default, FactoredImageProjection? factoredQ = null, DecoderKeyFactors? factors = null)
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
@@ -361,7 +402,12 @@ internal sealed partial class DecoderAttention
         // Scores stored transposed [(head, token), image token]: the softmax over a prompt's few tokens runs down
         // columns, vectorised across image tokens, and the output product reads them as a transposed operand.
         Span<float> scoresT = probsT.IsEmpty ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : probsT[..(cols * nk)];
-        if (imageQT is not null)
+        if (factoredQ is not null)
+        {
+            // The image tokens' factored left operand was prepared by this block's token→image attention.
+            FactoredAttention.Scores(tk, _internal, nq, factoredQ, factors!, scoresT);
+        }
+        else if (imageQT is not null)
             for (int h = 0; h < _heads; h++)
                 Gemm.MatMul(nq, tk[(h * hd)..], _internal, false, imageQT[h], scoresT[(h * nq * nk)..], nk);
         else
