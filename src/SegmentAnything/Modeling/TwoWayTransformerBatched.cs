@@ -119,30 +119,18 @@ internal sealed partial class TwoWayTransformer
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors, fc);
+            queries = fc is null ? _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors, null)
+                : _layers[i].ForwardFactored(this, queries, keys, pointEmbedding, ctx, prompts, nq, i, factors!, fc);
         float[] q = TokenArena.Sum(queries, pointEmbedding);
         float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
         // Only the kept tokens attend; the others' rows stay zero, as they would be unrented.
         float[] merged = TokenArena.Rent(prompts * nq * _finalAttn.InternalDim);
         Array.Clear(merged);
         int fd = _finalAttn.InternalDim;
-        long t0 = DecoderProfile.Start();
-        KernelParallel.ForEachSerial(prompts, p =>
-        {
-            if (fc is null)
-            {
-                _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * fd), keptTokens, nk);
-                return;
-            }
-            var f = factors![p];
-            FactoredAttention.PrepareLhs(fc.FinalK, f);
-            Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _finalAttn.Heads * keptTokens * nk);
-            FactoredAttention.Scores(qp.AsSpan(p * nq * fd), fd, keptTokens, fc.FinalK, f, scores);
-            Elementwise.Scale(scores, 1f / MathF.Sqrt(fd / _finalAttn.Heads));
-            Normalization.Softmax(scores, _finalAttn.Heads * keptTokens, nk);
-            FactoredAttention.Values(scores, keptTokens, fc.FinalV, f, merged.AsSpan(p * nq * fd), fd);
-        });
-        DecoderProfile.Lap(DecoderProfile.Final, t0);
+        if (fc is null)
+            KernelParallel.ForEachSerial(prompts, p =>
+                _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * fd), keptTokens, nk));
+        else FactoredChunk.Attend(_finalAttn, qp, fc.FinalK, fc.FinalV, factors!, merged, prompts, nq, keptTokens, DecoderProfile.Final);
         ReturnPacked(kpeT);
         ReturnPacked(keysB);
         float[] attn = TokenArena.Forward(_finalAttn.Out, merged, prompts * nq);
