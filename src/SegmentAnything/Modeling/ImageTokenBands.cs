@@ -19,7 +19,8 @@ internal static unsafe class ImageTokenBands
     /// <summary>
     /// As <see cref="Finish(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, PackedMatrix, PackedMatrix, int, int, LayerNormParams, Span{float}, Span{float})"/>
     /// with x, the attention's output, produced band by band as probsTᵀ · values + outBias (<paramref name="probsT"/>
-    /// [cols, nk], <paramref name="values"/> packed [cols, dim]), so the [nk, dim] output never leaves L1.
+    /// [cols, nk], <paramref name="values"/> packed [cols, dim]), so the [nk, dim] output never leaves L1. With empty
+    /// <paramref name="keys"/> only the LayerNorm statistics are kept (the factored form needs no rows of the last block).
     /// </summary>
     public static void Finish(ReadOnlySpan<float> probsT, PackedMatrix values, ReadOnlySpan<float> outBias, ReadOnlySpan<float> residual,
         ReadOnlySpan<float> pos, Span<float> keys, PackedMatrix? kpeT, PackedMatrix? keysB, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
@@ -32,7 +33,8 @@ internal static unsafe class ImageTokenBands
             long t = DecoderProfile.Start();
             Gemm.MatMul(count, probsT[r0..], nk, true, values, band, dim, outBias);
             DecoderProfile.Lap(DecoderProfile.I2tOut, t);
-            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys[(r0 * dim)..], kpeT, keysB, r0, count, nk, dim, norm,
+            // Without keys only the statistics are wanted: the normalised band is written over itself, in L1.
+            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys.IsEmpty ? band : keys[(r0 * dim)..], keys.IsEmpty ? null : kpeT, keysB, r0, count, nk, dim, norm,
                 mean.IsEmpty ? default : mean[r0..], rstd.IsEmpty ? default : rstd[r0..]);
         }
     }

@@ -98,6 +98,8 @@ internal sealed partial class TwoWayTransformer
     /// one image. Returns the updated tokens and each prompt's image tokens [nk, dim] (rented: give them back
     /// with <see cref="ReturnImageBuffers"/>). Only each prompt's first <paramref name="keptTokens"/> output
     /// tokens are final (the IoU and mask tokens); the later ones skip the last attention and are not meaningful.
+    /// With <paramref name="factors"/> (and <see cref="UseFactoredAttention"/>) the image tokens are only recorded in them
+    /// and the returned buffers hold no final image tokens.
     /// </summary>
     public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens,
         DecoderKeyFactors[]? factors = null)

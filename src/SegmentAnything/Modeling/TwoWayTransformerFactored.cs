@@ -83,7 +83,7 @@ internal sealed partial class TwoWayAttentionBlock
     public float[] ForwardFactored(TwoWayTransformer owner, float[] queries, float[][] keys, float[] queryPe, DecoderImageContext ctx,
         int prompts, int nq, int layer, DecoderKeyFactors[] factors, FactoredImageContext fc)
     {
-        bool first = layer == 0;
+        bool first = layer == 0, last = layer == owner.Depth - 1;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
         long t0 = DecoderProfile.Start();
         if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
@@ -133,7 +133,8 @@ internal sealed partial class TwoWayAttentionBlock
             Gemm.MatMulBatched(heads, nq, dim, hd, tv.AsSpan(p * nq * jd), jd, hd, false, wo, jd, hd, true, values, heads * dim, dim);
             var packedValues = owner.RentPacked(cols, dim);
             Gemm.RepackB(packedValues, values, dim, bTransposed: false);
-            ImageTokenBands.Finish(probsT, packedValues, _imageToToken.Raw!.Bo, first ? ctx.Src : keys[p], ctx.Pos, keys[p], null, null, nk, dim, _n4,
+            // The last block's image tokens are read only in factored form: its pass keeps just their statistics.
+            ImageTokenBands.Finish(probsT, packedValues, _imageToToken.Raw!.Bo, first ? ctx.Src : keys[p], ctx.Pos, last ? default : keys[p], null, null, nk, dim, _n4,
                 f.Mean(layer), f.Rstd(layer));
             owner.ReturnPacked([packedValues]);
         });
