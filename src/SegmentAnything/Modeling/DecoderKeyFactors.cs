@@ -37,16 +37,4 @@ internal sealed class DecoderKeyFactors
     public Span<float> LayerValues(int layer) => Values.AsSpan(layer * Cols * Dim, Cols * Dim);
     public Span<float> Mean(int layer) => Stats.AsSpan(2 * layer * Tokens, Tokens);
     public Span<float> Rstd(int layer) => Stats.AsSpan((2 * layer + 1) * Tokens, Tokens);
-
-    private float[]? _lhs, _g0;
-
-    /// <summary>The prompt's factored left operand for the attention now running (see <see cref="FactoredAttention"/>), at least <paramref name="length"/> floats.</summary>
-    public Span<float> LhsBuffer(int length)
-    {
-        if (_lhs is null || _lhs.Length < length) _lhs = GC.AllocateUninitializedArray<float>(Math.Max(length, (Layers * Cols + 3 * Layers) * Tokens));
-        return _lhs.AsSpan(0, length);
-    }
-
-    /// <summary>The row scale G_0 [tokens] beside <see cref="LhsBuffer"/>.</summary>
-    public Span<float> G0Buffer() => (_g0 ??= GC.AllocateUninitializedArray<float>(Tokens)).AsSpan();
 }

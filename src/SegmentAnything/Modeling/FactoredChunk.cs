@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SegmentAnything.Kernels;
 
 namespace SegmentAnything.Modeling;
@@ -20,25 +21,110 @@ internal static class FactoredChunk
 
     /// <summary>
     /// One prompt's unscaled scores [(token, head), tokens] for its first <paramref name="nq"/> tokens, from the chunk's
-    /// per-image parts (<paramref name="image"/>, <paramref name="pe"/>, this prompt's slices) and the prompt's
-    /// factored terms (its left operand prepared): G_0 ⊙ image + pe + (q·Rᵀ)·L. <paramref name="scores"/> may be <paramref name="image"/>.
+    /// per-image parts (<paramref name="image"/>, <paramref name="pe"/>, this prompt's slices) and the prompt's factors,
+    /// block by block as the image tokens were built: C = image; per block b, C = r_b ⊙ (C + (q·R_b)·P_b + α_b − σ_b·μ_b) + ε_b,
+    /// then + pe (<see cref="MaskDecoderKeyProduct"/>'s sum in nested form, so no scaled copy of the probabilities is made).
+    /// <paramref name="scores"/> may be <paramref name="image"/>.
     /// </summary>
     public static void CombineScores(ReadOnlySpan<float> image, ReadOnlySpan<float> pe, FactoredImageProjection proj, DecoderKeyFactors f,
         ReadOnlySpan<float> q, int ldq, int nq, Span<float> scores)
     {
-        int nk = f.Tokens, k = proj.Product.Depth(f.Cols), n = proj.Width, heads = proj.Heads, hd = n / heads, rows = heads * nq;
+        int nk = f.Tokens, cols = f.Cols, d = proj.Product.Layers, k = proj.Product.Depth(cols), n = proj.Width, heads = proj.Heads, hd = n / heads, rows = heads * nq;
         Span<float> rhs = DecoderScratch.Get(DecoderScratch.FactorRhs, k * n);
         proj.Product.PrepareRhs(f, rhs);
         Span<float> wf = DecoderScratch.Get(DecoderScratch.FactorSmall, rows * k);
         Gemm.MatMulBatched(heads, nq, k, hd, q, ldq, hd, false, rhs, n, hd, true, wf, heads * k, k);
-        MultiplyAdd(image[..(rows * nk)], f.G0Buffer(), pe, scores, rows, nk);
-        Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, k, wf, k, false, f.LhsBuffer(k * nk), nk, false, scores, nk, 1f, true, default, default);
+        if (!System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(image),
+                ref System.Runtime.InteropServices.MemoryMarshal.GetReference(scores)))
+            image[..(rows * nk)].CopyTo(scores);
+        for (int b = 0; b < d; b++)
+        {
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, cols, wf[(b * cols)..], k, false, f.Probs(b), nk, false, scores, nk, 1f, true, default, default);
+            ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
+            for (int row = 0; row < rows; row++)
+            {
+                int c = row * k + d * cols + 3 * b;
+                Horner(scores.Slice(row * nk, nk), r, mu, wf[c], wf[c + 1], wf[c + 2], b == d - 1 ? pe.Slice(row * nk, nk) : default);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The factored values' left operand z [rows, k] for probabilities <paramref name="probs"/> [rows, tokens] (which end scaled
+    /// by G_0, ready for the image part): per block b, with P scaled by G_{b+1} then G_b, the columns (P⊙G_b)·P_bᵀ and the
+    /// coefficients rowsum(P⊙G_b), −(P⊙G_b)·μ_b, rowsum(P⊙G_{b+1}) of <see cref="MaskDecoderKeyProduct"/>'s constant rows.
+    /// </summary>
+    public static void ValuesLhs(Span<float> probs, int rows, MaskDecoderKeyProduct product, DecoderKeyFactors f, Span<float> z)
+    {
+        int nk = f.Tokens, cols = f.Cols, d = product.Layers, k = product.Depth(cols);
+        for (int b = d - 1; b >= 0; b--)
+        {
+            ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
+            for (int row = 0; row < rows; row++)
+            {
+                var (before, after, dot) = ScaleAndSum(probs.Slice(row * nk, nk), r, mu);
+                int c = row * k + d * cols + 3 * b;
+                (z[c], z[c + 1], z[c + 2]) = (after, -dot, before);
+            }
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, cols, nk, probs, nk, false, f.Probs(b), nk, true, z[(b * cols)..], k, 1f, false, default, default);
+        }
+    }
+
+    /// <summary>c = r ⊙ (c + alpha − sigma·mu) + eps (+ pe).</summary>
+    private static unsafe void Horner(Span<float> c, ReadOnlySpan<float> r, ReadOnlySpan<float> mu, float alpha, float sigma, float eps, ReadOnlySpan<float> pe)
+    {
+        int n = c.Length, j = 0;
+        fixed (float* pc = c, pr = r, pm = mu, pp = pe)
+        {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> va = Vector512.Create(alpha), vs = Vector512.Create(sigma), ve = Vector512.Create(eps);
+                if (pe.IsEmpty)
+                    for (; j <= n - 16; j += 16)
+                        (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + va - vs * Vector512.Load(pm + j)) + ve).Store(pc + j);
+                else
+                    for (; j <= n - 16; j += 16)
+                        (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + va - vs * Vector512.Load(pm + j)) + ve + Vector512.Load(pp + j)).Store(pc + j);
+            }
+            for (; j < n; j++) pc[j] = pr[j] * (pc[j] + alpha - sigma * pm[j]) + eps + (pe.IsEmpty ? 0f : pp[j]);
+        }
+    }
+
+    /// <summary>Sum of p, then p ⊙= r, then the sum of p and its dot product with mu.</summary>
+    private static unsafe (float Before, float After, float Dot) ScaleAndSum(Span<float> p, ReadOnlySpan<float> r, ReadOnlySpan<float> mu)
+    {
+        int n = p.Length, j = 0;
+        float before = 0, after = 0, dot = 0;
+        fixed (float* pp = p, pr = r, pm = mu)
+        {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> sb = default, sa = default, sd = default;
+                for (; j <= n - 16; j += 16)
+                {
+                    var v = Vector512.Load(pp + j);
+                    sb += v;
+                    v *= Vector512.Load(pr + j);
+                    v.Store(pp + j);
+                    sa += v;
+                    sd = Vector512.FusedMultiplyAdd(v, Vector512.Load(pm + j), sd);
+                }
+                (before, after, dot) = (Vector512.Sum(sb), Vector512.Sum(sa), Vector512.Sum(sd));
+            }
+            for (; j < n; j++)
+            {
+                before += pp[j];
+                pp[j] *= pr[j];
+                after += pp[j];
+                dot += pp[j] * pm[j];
+            }
+        }
+        return (before, after, dot);
     }
 
     /// <summary>
     /// Token→image attention of a chunk of prompts (<paramref name="qp"/> [prompts·nq, width]) over factored image tokens; only each
     /// prompt's first <paramref name="kept"/> tokens attend (the other rows of <paramref name="merged"/> are left as they are).
-    /// Prepares each prompt's left operand for <paramref name="keys"/>' blocks (the same block's image→token attention reuses it).
     /// </summary>
     public static void Attend(DecoderAttention attn, float[] qp, FactoredImageProjection keys, FactoredImageProjection values, DecoderKeyFactors[] factors,
         float[] merged, int prompts, int nq, int kept, int stage)
@@ -55,7 +141,6 @@ internal static class FactoredChunk
         {
             long tp = DecoderProfile.Start();
             var f = factors[p];
-            FactoredAttention.PrepareLhs(keys, f);
             int rows = heads * kept, o = p * cols * nk;
             Span<float> sp = s.AsSpan(o, cols * nk);
             CombineScores(sp, s2.AsSpan(o, cols * nk), keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
@@ -64,10 +149,7 @@ internal static class FactoredChunk
             Normalization.Softmax(sp, rows, nk);
             tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iSoftmax, tp);
             if (values.Product.Depth(f.Cols) != kv) throw new InvalidOperationException("Factored values do not match.");
-            Span<float> zp = z.AsSpan(p * cols * kv, rows * kv);
-            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, kv, nk, sp, nk, false, f.LhsBuffer(kv * nk), nk, true, zp, kv, 1f, false, default, default);
-            ReadOnlySpan<float> g0 = f.G0Buffer();
-            for (int r = 0; r < rows; r++) Elementwise.Multiply(sp.Slice(r * nk, nk), g0);
+            ValuesLhs(sp, rows, values.Product, f, z.AsSpan(p * cols * kv, rows * kv));
             // Tokens that do not attend contribute nothing to the chunk's image product.
             sp[(rows * nk)..].Clear();
             values.Product.PrepareRhs(f, rhsV.AsSpan(p * kv * id, kv * id));

@@ -121,7 +121,7 @@ internal sealed partial class TwoWayTransformer
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = fc is null ? _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors, null)
+            queries = fc is null ? _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors)
                 : _layers[i].ForwardFactored(this, queries, keys, pointEmbedding, ctx, prompts, nq, i, factors!, fc);
         float[] q = TokenArena.Sum(queries, pointEmbedding);
         float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
@@ -159,7 +159,7 @@ internal sealed partial class TwoWayAttentionBlock
     /// the first block they are inputs from <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
     public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix?[] kpeT, PackedMatrix?[] keysB, float[] queryPe, DecoderImageContext ctx,
-        int prompts, int nq, int layer, DecoderKeyFactors[]? factors, FactoredImageContext? fc)
+        int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
         bool first = layer == 0;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
@@ -181,7 +181,6 @@ internal sealed partial class TwoWayAttentionBlock
         {
             long t = DecoderProfile.Start();
             if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
-            else if (fc is not null) _tokenToImage.AttendFactored(qp.AsSpan(p * nq * id), fc.T2iK[layer]!, fc.T2iV[layer]!, factors![p], merged.AsSpan(p * nq * id), nq);
             else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * id), nq, nk);
             if (first) DecoderProfile.Lap(DecoderProfile.T2iPv, t);
         });
@@ -205,8 +204,7 @@ internal sealed partial class TwoWayAttentionBlock
             Span<float> probsT = f is null ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : f.Probs(layer);
             Span<float> values = f is null ? DecoderScratch.Get(DecoderScratch.TokenRows2, cols * dim) : f.LayerValues(layer);
             _imageToToken.ImageAttendsTokens(first ? ctx.FirstImageQT : null, first ? null : kpeT[p],
-                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values,
-                first || fc is null ? null : fc.I2tQ[layer], f);
+                tk.AsSpan(p * nq * jd, nq * jd), tv.AsSpan(p * nq * jd, nq * jd), nk, nq, dim, default, probsT, values);
             // The output product runs band by band inside the residual LayerNorm's pass (its [nk, dim] result stays in L1).
             var packedValues = owner.RentPacked(cols, dim);
             Gemm.RepackB(packedValues, values, dim, bTransposed: false);
@@ -305,25 +303,6 @@ internal sealed partial class DecoderAttention
     /// reassociated, so the work per prompt scales with its tokens instead of the image's projections.
     /// <paramref name="qp"/> [nq, internal] projected queries; writes merged heads [nq, internal].
     /// </summary>
-    /// <summary>
-    /// A prompt's few tokens attending to its image tokens in factored form (<see cref="FactoredAttention"/>):
-    /// prepares the prompt's left operand for <paramref name="keys"/>' blocks, which the same block's image→token attention then reuses.
-    /// </summary>
-    public void AttendFactored(ReadOnlySpan<float> qp, FactoredImageProjection keys, FactoredImageProjection values, DecoderKeyFactors f, Span<float> merged, int nq)
-    {
-        int hd = _internal / _heads, nk = f.Tokens;
-        long t = DecoderProfile.Start();
-        FactoredAttention.PrepareLhs(keys, f);
-        Span<float> scores = DecoderScratch.Get(DecoderScratch.Scores, _heads * nq * nk);
-        FactoredAttention.Scores(qp, _internal, nq, keys, f, scores);
-        t = DecoderProfile.Lap(DecoderProfile.T2iScores, t);
-        Elementwise.Scale(scores, 1f / MathF.Sqrt(hd));
-        Normalization.Softmax(scores, _heads * nq, nk);
-        t = DecoderProfile.Lap(DecoderProfile.T2iSoftmax, t);
-        FactoredAttention.Values(scores, nq, values, f, merged, _internal);
-        DecoderProfile.Lap(DecoderProfile.T2iPv, t);
-    }
-
     public void AttendToImage(ReadOnlySpan<float> qp, PackedMatrix kpeT, PackedMatrix keys, Span<float> merged, int nq, int nk)
     {
         var r = Raw!;
@@ -382,7 +361,7 @@ internal sealed partial class DecoderAttention
     /// given (the factored image-token update), else in scratch.
     /// </summary>
     public void ImageAttendsTokens(PackedMatrix[]? imageQT, PackedMatrix? kpeT, ReadOnlySpan<float> tk, ReadOnlySpan<float> tv, int nk, int nq, int dim,
-        Span<float> outp, Span<float> probsT = default, Span<float> values = default, FactoredImageProjection? factoredQ = null, DecoderKeyFactors? factors = null)
+        Span<float> outp, Span<float> probsT = default, Span<float> values = default)
     {
         var r = Raw!;
         int hd = _internal / _heads, cols = _heads * nq;
@@ -392,12 +371,7 @@ internal sealed partial class DecoderAttention
         // Scores stored transposed [(head, token), image token]: the softmax over a prompt's few tokens runs down
         // columns, vectorised across image tokens, and the output product reads them as a transposed operand.
         Span<float> scoresT = probsT.IsEmpty ? DecoderScratch.Get(DecoderScratch.Scores, cols * nk) : probsT[..(cols * nk)];
-        if (factoredQ is not null)
-        {
-            // The image tokens' factored left operand was prepared by this block's token→image attention.
-            FactoredAttention.Scores(tk, _internal, nq, factoredQ, factors!, scoresT);
-        }
-        else if (imageQT is not null)
+        if (imageQT is not null)
             for (int h = 0; h < _heads; h++)
                 Gemm.MatMul(nq, tk[(h * hd)..], _internal, false, imageQT[h], scoresT[(h * nq * nk)..], nk);
         else
