@@ -31,14 +31,24 @@ internal sealed class FactoredProjectionWeights
     public FactoredImageProjection Prepare(DecoderAttention attention, float[] src, float[] pos, int nk, bool forScores)
     {
         var image = Product.ImageProduct(src, nk);
-        PackedMatrix[]? pe = null;
-        if (_withPe)
+        var pe = _withPe ? PositionalPart(attention, pos, nk, forScores) : null;
+        return new FactoredImageProjection(Product, attention.PackHeads(image, nk, forScores), pe, attention.Heads, Width);
+    }
+
+    private (float[] Pos, PackedMatrix[] Heads)? _peCache;
+
+    /// <summary>pe·Wᵀ packed per head: the positional encoding is the same for every image of a model, so it is kept for the next image with the same one.</summary>
+    private PackedMatrix[] PositionalPart(DecoderAttention attention, float[] pos, int nk, bool forScores)
+    {
+        lock (this)
         {
+            if (_peCache is var (cached, heads) && (ReferenceEquals(cached, pos) || cached.AsSpan().SequenceEqual(pos))) return heads;
             var projected = GC.AllocateUninitializedArray<float>(nk * Width);
             Gemm.MatMul(nk, Width, _dim, pos, _dim, false, _weight, _dim, true, projected, Width);
-            pe = attention.PackHeads(projected, nk, forScores);
+            heads = attention.PackHeads(projected, nk, forScores);
+            _peCache = ((float[])pos.Clone(), heads);
+            return heads;
         }
-        return new FactoredImageProjection(Product, attention.PackHeads(image, nk, forScores), pe, attention.Heads, Width);
     }
 }
 
