@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using SegmentAnything.Kernels;
 
@@ -34,8 +36,7 @@ internal static class FactoredChunk
         proj.Product.PrepareRhs(f, rhs);
         Span<float> wf = DecoderScratch.Get(DecoderScratch.FactorSmall, rows * k);
         Gemm.MatMulBatched(heads, nq, k, hd, q, ldq, hd, false, rhs, n, hd, true, wf, heads * k, k);
-        if (!System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(image),
-                ref System.Runtime.InteropServices.MemoryMarshal.GetReference(scores)))
+        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(image), ref MemoryMarshal.GetReference(scores)))
             image[..(rows * nk)].CopyTo(scores);
         for (int b = 0; b < d; b++)
         {
