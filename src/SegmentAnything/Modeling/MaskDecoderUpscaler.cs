@@ -90,19 +90,23 @@ internal sealed class MaskDecoderUpscaler
         float[] dst, long dstOffset, int y0, int y1)
     {
         int tokens = (y1 - y0) * w, n = 4 * tokens, c1 = 4 * _mid, c2 = 4 * _out;
-        float[] a1 = Buffer(ref t_a1, tokens * c1), a2 = Buffer(ref t_a2, c2 * n), row = Buffer(ref t_row, 4 * n);
+        float[] a1 = Buffer(ref t_a1, tokens * c1), row = Buffer(ref t_row, 4 * n);
         // [tokens, (sub1, mid)]: every row of mid values is one pixel of the first upscaled map.
         if (factored is var (product, image, f)) product.Rows(f, image, y0 * w, tokens, a1.AsSpan(0, tokens * c1));
         else Gemm.MatMul(tokens, keys.AsSpan(y0 * w * _in), _in, false, _w1, a1, c1, _b1);
         _norm.Apply(a1.AsSpan(0, n * _mid), n);
         Activations.Gelu(a1.AsSpan(0, n * _mid));
+        // The fused pass walks 32 rows of the second product at once: padded rows keep a 2 KB stride from mapping them onto few cache sets.
+        bool fused = CanFuseHyperStore(w, masks);
+        int ld2 = fused ? n + 16 : n;
+        float[] a2 = Buffer(ref t_a2, c2 * ld2);
         // Transposed second product [(sub2, out), (token, sub1)]: the hypernetwork product then runs along rows.
-        Gemm.MatMulCore(Gemm.Isa, 1, c2, n, _mid, _w2T, _mid, false, a1, _mid, true, a2, n, 1f, false, _b2, default);
+        Gemm.MatMulCore(Gemm.Isa, 1, c2, n, _mid, _w2T, _mid, false, a1, _mid, true, a2, ld2, 1f, false, _b2, default);
         int ow = 4 * w;
         long plane = 16L * h * w;
-        if (CanFuseHyperStore(w, masks))
+        if (fused)
         {
-            HyperStore(a2, n, hyper, hyperOffset, masks, dst, dstOffset, plane, ow, y0, y1, w);
+            HyperStore(a2, n, ld2, hyper, hyperOffset, masks, dst, dstOffset, plane, ow, y0, y1, w);
             return;
         }
         Activations.Gelu(a2.AsSpan(0, c2 * n));
@@ -135,12 +139,12 @@ internal sealed class MaskDecoderUpscaler
 
     /// <summary>
     /// The second GELU, the hypernetwork product and the pixel shuffle of both transposed convolutions in one
-    /// pass over the band's second product <paramref name="a2"/> [(sub2, out), (token, sub1)]: per four tokens,
+    /// pass over the band's second product <paramref name="a2"/> [(sub2, out), (token, sub1)] (row stride <paramref name="ld"/>): per four tokens,
     /// the two sub-pixels of one output row parity (dx2 = 0, 1) are reduced over the channels for every mask,
     /// then interleaved by two permutes into sixteen consecutive output values of two rows. Each value is the
     /// GELU and the channel-ascending fused multiply-adds of the unfused path, so the logits are identical.
     /// </summary>
-    private unsafe void HyperStore(float[] a2, int n, float[] hyper, int hyperOffset, int masks, float[] dst, long dstOffset, long plane, int ow, int y0, int y1, int w)
+    private unsafe void HyperStore(float[] a2, int n, int ld, float[] hyper, int hyperOffset, int masks, float[] dst, long dstOffset, long plane, int ow, int y0, int y1, int w)
     {
         const float invSqrt2 = 0.70710678118654752440f;
         int co = _out;
@@ -159,7 +163,7 @@ internal sealed class MaskDecoderUpscaler
             for (int yl = 0; yl < y1 - y0; yl++)
                 for (int dy2 = 0; dy2 < 2; dy2++)
                 {
-                    float* r0 = pa + (long)(2 * dy2) * co * n, r1 = r0 + (long)co * n;
+                    float* r0 = pa + (long)(2 * dy2) * co * ld, r1 = r0 + (long)co * ld;
                     float* row = pd + (long)(4 * (y0 + yl) + dy2) * ow;
                     for (int x0 = 0; x0 < w; x0 += 4)
                     {
@@ -168,8 +172,8 @@ internal sealed class MaskDecoderUpscaler
                         Vector512<float> m10 = default, m11 = default, m12 = default, m13 = default;
                         for (int c = 0; c < co; c++)
                         {
-                            var u = Vector512.Load(r0 + (long)c * n + p);
-                            var v = Vector512.Load(r1 + (long)c * n + p);
+                            var u = Vector512.Load(r0 + (long)c * ld + p);
+                            var v = Vector512.Load(r1 + (long)c * ld + p);
                             u = u * half * VectorMath.OnePlusErf(u * scale);
                             v = v * half * VectorMath.OnePlusErf(v * scale);
                             var h0 = Vector512.Create(ph[c]);
