@@ -192,10 +192,13 @@ public static unsafe class GlobalAttention
         // the rel-pos terms and takes the column maxima as its scores leave the registers.
         bool half = rows <= QueryTile / 2;
         if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms, half);
+        // The rel-pos products take the unscaled queries; the scores take them scaled ((q·scale)·kᵀ, the
+        // official SAM order), so the score kernels need no multiply per score.
+        ScalePanel(qPanel, hd, scale);
         if (half)
         {
             for (int p = 0; p < keyPanels; p++)
-                AttentionHalfTile.Scores12x16(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, scale);
+                AttentionHalfTile.Scores12x16(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile);
             SoftmaxColumns(scores, n, relPos, relTerms, inverse, half: true);
         }
         else
@@ -205,7 +208,7 @@ public static unsafe class GlobalAttention
             float* hTerms = relPos is null ? null : relTerms, wTerms = relPos is null ? null : relTerms + relPos.Height * QueryTile;
             int qw = relPos?.Width ?? 1;
             for (int p = 0; p < keyPanels; p++)
-                AttentionScoreKernel.Scores12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, scale,
+                AttentionScoreKernel.Scores12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile,
                     Math.Min(KeyPanel, n - p * KeyPanel), p * KeyPanel, qw, hTerms, wTerms, ref max0, ref max1);
             ExpColumns(scores, n, max0, max1, inverse);
         }
@@ -237,6 +240,14 @@ public static unsafe class GlobalAttention
         }
     }
 
+    /// <summary>The packed query panel [hd][32] times the softmax scale, in place.</summary>
+    private static void ScalePanel(float* qPanel, int hd, float scale)
+    {
+        var vs = Vector512.Create(scale);
+        for (int i = 0; i < hd * QueryTile; i += 16)
+            (Vector512.LoadAligned(qPanel + i) * vs).StoreAligned(qPanel + i);
+    }
+
     /// <summary>Rows of a table rounded up to whole 12-row panels.</summary>
     private static int RelPanels(int tableRows) => (tableRows + KeyPanel - 1) / KeyPanel * KeyPanel;
 
@@ -258,12 +269,12 @@ public static unsafe class GlobalAttention
         {
             for (int p = yMin / KeyPanel * KeyPanel; p <= yMax + qh - 1; p += KeyPanel)
             {
-                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, 1f);
+                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile);
                 else GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
             }
             for (int p = xMin / KeyPanel * KeyPanel; p <= xMax + qw - 1; p += KeyPanel)
             {
-                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, 1f);
+                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile);
                 else GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
             }
         }
@@ -318,14 +329,17 @@ public static unsafe class GlobalAttention
         }
         var sum0 = Vector512<float>.Zero;
         var sum1 = Vector512<float>.Zero;
+        var l2e = Vector512.Create(VectorMath.Log2EFloat);
+        var shift0 = -(max0 * l2e);
+        var shift1 = -(max1 * l2e);
         for (int r = 0; r < n; r++)
         {
             float* row = s + r * QueryTile;
-            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
+            var e0 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row), l2e, shift0));
             e0.StoreAligned(row);
             sum0 += e0;
             if (half) continue;
-            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            var e1 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row + 16), l2e, shift1));
             e1.StoreAligned(row + 16);
             sum1 += e1;
         }
@@ -338,11 +352,16 @@ public static unsafe class GlobalAttention
     {
         var sum0 = Vector512<float>.Zero;
         var sum1 = Vector512<float>.Zero;
+        // exp(s − max) = 2^(log2e·s − log2e·max): one FMA per score, and the rounding of log2e·max is
+        // common to the whole column (it cancels in the normalisation).
+        var l2e = Vector512.Create(VectorMath.Log2EFloat);
+        var shift0 = -(max0 * l2e);
+        var shift1 = -(max1 * l2e);
         for (int r = 0; r < n; r++)
         {
             float* row = s + r * QueryTile;
-            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
-            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            var e0 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row), l2e, shift0));
+            var e1 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row + 16), l2e, shift1));
             e0.StoreAligned(row);
             e1.StoreAligned(row + 16);
             sum0 += e0;
