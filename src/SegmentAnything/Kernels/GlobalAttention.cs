@@ -127,9 +127,19 @@ public static unsafe class GlobalAttention
                     float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
                     float* rows = (float*)src + (nint)s * n * ld;
                     Pack(rows, ld, kOff + h * hd, vOff + h * hd, n, hd, hdPad, k, k + kFloats);
-                    for (int q0 = 0; q0 < valid; q0 += QueryTile)
+                    // The pair a thread most likely takes next (items alternate over the threads) is pulled
+                    // towards L2 a slice per query tile: a window's rows lie a whole qkv row apart, so its
+                    // q/k/v columns and output rows would otherwise arrive as cache misses on the critical path.
+                    int ahead = t + threads, aheadS = ahead / heads, aheadH = ahead % heads;
+                    int slice = (n + tiles - 1) / tiles;
+                    for (int q0 = 0, tile = 0; q0 < valid; q0 += QueryTile, tile++)
+                    {
+                        if (ahead < pairs)
+                            PrefetchRows((float*)src + (nint)aheadS * n * ld, ld, qOff + aheadH * hd, kOff + aheadH * hd, vOff + aheadH * hd, hd,
+                                (float*)dst + (nint)aheadS * n * ldo + aheadH * hd, ldo, tile * slice, Math.Min(n, (tile + 1) * slice));
                         QueryTileAttention(rows, ld, qOff + h * hd, q0, Math.Min(QueryTile, n - q0), n, hd, hdPad, scale,
                             k, k + kFloats, (float*)dst + (nint)s * n * ldo + h * hd, ldo, relPos);
+                    }
                 });
             }
             else
@@ -162,6 +172,27 @@ public static unsafe class GlobalAttention
         FlopCounter.Add(2L * pairs * n, n, hd);
         // The rel-pos products as the official einsums count them (each query against Height + Width table rows).
         if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
+    }
+
+    /// <summary>Software prefetch (to L2) of the q, k, v columns and the output columns of rows [r0, r1).</summary>
+    private static void PrefetchRows(float* rows, int ld, int qCol, int kCol, int vCol, int hd, float* output, int ldo, int r0, int r1)
+    {
+        if (!Sse.IsSupported) return;
+        for (int r = r0; r < r1; r++)
+        {
+            float* row = rows + (nint)r * ld, o = output + (nint)r * ldo;
+            for (int c = 0; c < hd; c += 16)
+            {
+                Sse.Prefetch1(row + qCol + c);
+                Sse.Prefetch1(row + kCol + c);
+                Sse.Prefetch1(row + vCol + c);
+                Sse.Prefetch1(o + c);
+            }
+            Sse.Prefetch1(row + qCol + hd - 1);
+            Sse.Prefetch1(row + kCol + hd - 1);
+            Sse.Prefetch1(row + vCol + hd - 1);
+            Sse.Prefetch1(o + hd - 1);
+        }
     }
 
     /// <summary>Keys as 12-key A panels [hd][12]; values transposed as 8-dim A panels [n][8].</summary>
