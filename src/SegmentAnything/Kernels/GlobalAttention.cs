@@ -60,7 +60,7 @@ public static unsafe class GlobalAttention
     private const int KeyPanel = GemmMicroKernels.Mr512;  // 12 keys per Sᵀ micro-tile
     private const int ValuePanel = 8;                     // head dims per Oᵀ micro-tile (64 = 8·8)
 
-    [ThreadStatic] private static AlignedBuffer? t_scratch, t_packed;
+    [ThreadStatic] private static AlignedBuffer? t_scratch, t_packed, t_window;
 
     /// <summary>
     /// output[i, h·hd + d] = Σⱼ softmax_j(scale·q_i·k_j (+ rel-pos)) · v_j[d] for every head h, where q, k
@@ -172,6 +172,104 @@ public static unsafe class GlobalAttention
         FlopCounter.Add(2L * pairs * n, n, hd);
         // The rel-pos products as the official einsums count them (each query against Height + Width table rows).
         if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
+    }
+
+    /// <summary>
+    /// Windowed attention read from and written to image order: token i of window s is qkv row
+    /// <paramref name="tokenRows"/>[s·n + i], or, where that is −1 (a padding token of a padded grid), the
+    /// single row <paramref name="padRow"/>; its output goes to output row tokenRows[s·n + i]. Padding tokens
+    /// take part as keys (as in the official padded windows) but their outputs are not stored, and query
+    /// tiles made only of padding are skipped. Each real output row gets the values <see cref="Run(ReadOnlySpan{float}, int, int, int, int, int, int, int, int, float, Span{float}, int, RelPosTables?)"/>
+    /// computes on the windows copied out in window order; the copies of qkv into that order and of the
+    /// output back are spared (one (window, head) pair's columns are gathered at a time, in cache).
+    /// </summary>
+    public static void RunWindows(ReadOnlySpan<float> qkv, int ld, int qOff, int kOff, int vOff, ReadOnlySpan<float> padRow,
+        ReadOnlySpan<int> tokenRows, int windows, int n, int heads, int hd, float scale, Span<float> output, int ldo, RelPosTables? relPos)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("GlobalAttention needs the 512-bit GEMM kernels.");
+        if (windows <= 0 || n <= 0 || heads <= 0 || hd <= 0) throw new ArgumentException("Attention sizes must be positive.");
+        int width = heads * hd;
+        if (qOff < 0 || kOff < 0 || vOff < 0 || Math.Max(qOff, Math.Max(kOff, vOff)) + width > ld)
+            throw new ArgumentException("q/k/v column blocks do not fit the row stride.");
+        if (padRow.Length < ld) throw new ArgumentException("The padding row is shorter than a qkv row.", nameof(padRow));
+        if (tokenRows.Length != checked(windows * n)) throw new ArgumentException("tokenRows needs one row index per window token.", nameof(tokenRows));
+        int maxRow = -1;
+        foreach (int r in tokenRows)
+        {
+            if (r < -1) throw new ArgumentOutOfRangeException(nameof(tokenRows), "A token row index is below −1.");
+            maxRow = Math.Max(maxRow, r);
+        }
+        if (maxRow >= 0)
+        {
+            Gemm.CheckOperand(qkv, 0, maxRow + 1, ld, ld, "qkv");
+            Gemm.CheckOperand(output, 0, maxRow + 1, width, ldo, "output");
+        }
+        if (relPos is not null && (relPos.Height * relPos.Width != n || relPos.TableH.K != hd || relPos.TableW.K != hd
+            || relPos.TableH.N != 2 * relPos.Height - 1 || relPos.TableW.N != 2 * relPos.Width - 1))
+            throw new ArgumentException("Relative-position tables do not match the token grid.");
+        int[] map = tokenRows.ToArray();
+
+        int keyPanels = (n + KeyPanel - 1) / KeyPanel, hdPad = (hd + ValuePanel - 1) / ValuePanel * ValuePanel;
+        long kFloats = (long)keyPanels * KeyPanel * hd, perHead = kFloats + (long)hdPad * n;
+        int tiles = (n + QueryTile - 1) / QueryTile, pairs = windows * heads, threads = KernelParallel.MaxThreads;
+        int slice = (n + tiles - 1) / tiles, gld = 3 * hd;
+        fixed (float* pq = qkv) fixed (float* pp = padRow) fixed (float* po = output)
+        {
+            nint src = (nint)pq, pad = (nint)pp, dst = (nint)po;
+            KernelParallel.For(pairs, threads, t =>
+            {
+                int s = t / heads, h = t % heads;
+                int[] rowsOf = map;
+                // The pair's q, k and v columns side by side [n][3·hd], then its outputs [n][hd].
+                float* g = (t_window ??= new AlignedBuffer()).Get((long)n * gld + (long)n * hd);
+                float* outRows = g + (nint)n * gld;
+                for (int i = 0; i < n; i++)
+                {
+                    int r = rowsOf[s * n + i];
+                    float* row = r >= 0 ? (float*)src + (nint)r * ld : (float*)pad;
+                    float* d = g + (nint)i * gld;
+                    new ReadOnlySpan<float>(row + qOff + h * hd, hd).CopyTo(new Span<float>(d, hd));
+                    new ReadOnlySpan<float>(row + kOff + h * hd, hd).CopyTo(new Span<float>(d + hd, hd));
+                    new ReadOnlySpan<float>(row + vOff + h * hd, hd).CopyTo(new Span<float>(d + 2 * hd, hd));
+                }
+                float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
+                Pack(g, gld, hd, 2 * hd, n, hd, hdPad, k, k + kFloats);
+                int ahead = t + threads, aheadS = ahead / heads, aheadH = ahead % heads;
+                for (int q0 = 0, tile = 0; q0 < n; q0 += QueryTile, tile++)
+                {
+                    if (ahead < pairs)
+                        PrefetchMapped((float*)src, ld, rowsOf, aheadS * n, qOff + aheadH * hd, kOff + aheadH * hd, vOff + aheadH * hd, hd,
+                            (float*)dst + aheadH * hd, ldo, tile * slice, Math.Min(n, (tile + 1) * slice));
+                    int count = Math.Min(QueryTile, n - q0);
+                    if (!AnyReal(rowsOf, s * n + q0, count)) continue;
+                    QueryTileAttention(g, gld, 0, q0, count, n, hd, hdPad, scale, k, k + kFloats, outRows, hd, relPos);
+                    for (int i = q0; i < q0 + count; i++)
+                    {
+                        int r = rowsOf[s * n + i];
+                        if (r >= 0) new ReadOnlySpan<float>(outRows + (nint)i * hd, hd).CopyTo(new Span<float>((float*)dst + (nint)r * ldo + h * hd, hd));
+                    }
+                }
+            });
+        }
+        FlopCounter.Add(2L * pairs * n, n, hd);
+        if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
+    }
+
+    private static bool AnyReal(int[] rows, int start, int count)
+    {
+        for (int i = start; i < start + count; i++)
+            if (rows[i] >= 0) return true;
+        return false;
+    }
+
+    /// <summary><see cref="PrefetchRows"/> for mapped tokens [r0, r1) of the window starting at map[first]; padding tokens are skipped.</summary>
+    private static void PrefetchMapped(float* qkv, int ld, int[] map, int first, int qCol, int kCol, int vCol, int hd, float* output, int ldo, int r0, int r1)
+    {
+        for (int i = r0; i < r1; i++)
+        {
+            int r = map[first + i];
+            if (r >= 0) PrefetchRows(qkv + (nint)r * ld, ld, qCol, kCol, vCol, hd, output + (nint)r * ldo, ldo, 0, 1);
+        }
     }
 
     /// <summary>Software prefetch (to L2) of the q, k, v columns and the output columns of rows [r0, r1).</summary>
