@@ -13,9 +13,9 @@ internal static unsafe class AttentionHalfTile
 {
     private const int Stride = 32;
 
-    /// <summary>Sᵀ rows [12][16 lanes] = alpha·(A·B): A a 12-row panel [kc][12], B the query panel [kc][32].</summary>
+    /// <summary>Sᵀ rows [12][16 lanes] = A·B: A a 12-row panel [kc][12], B the query panel [kc][32].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Scores12x16(nint kc, float* a, float* b, float* c, float alpha)
+    internal static void Scores12x16(nint kc, float* a, float* b, float* c)
     {
         var c0 = Vector512<float>.Zero;
         var c1 = Vector512<float>.Zero;
@@ -47,19 +47,18 @@ internal static unsafe class AttentionHalfTile
             a += 12;
             b += Stride;
         }
-        var va = Vector512.Create(alpha);
-        (c0 * va).Store(c + 0 * Stride);
-        (c1 * va).Store(c + 1 * Stride);
-        (c2 * va).Store(c + 2 * Stride);
-        (c3 * va).Store(c + 3 * Stride);
-        (c4 * va).Store(c + 4 * Stride);
-        (c5 * va).Store(c + 5 * Stride);
-        (c6 * va).Store(c + 6 * Stride);
-        (c7 * va).Store(c + 7 * Stride);
-        (c8 * va).Store(c + 8 * Stride);
-        (c9 * va).Store(c + 9 * Stride);
-        (c10 * va).Store(c + 10 * Stride);
-        (c11 * va).Store(c + 11 * Stride);
+        c0.Store(c + 0 * Stride);
+        c1.Store(c + 1 * Stride);
+        c2.Store(c + 2 * Stride);
+        c3.Store(c + 3 * Stride);
+        c4.Store(c + 4 * Stride);
+        c5.Store(c + 5 * Stride);
+        c6.Store(c + 6 * Stride);
+        c7.Store(c + 7 * Stride);
+        c8.Store(c + 8 * Stride);
+        c9.Store(c + 9 * Stride);
+        c10.Store(c + 10 * Stride);
+        c11.Store(c + 11 * Stride);
     }
 
     /// <summary>Oᵀ rows [8][16 lanes] = A·B: A an 8-row panel [kc][8], B the probabilities Sᵀ [kc][32].</summary>

@@ -7,13 +7,13 @@ namespace SegmentAnything.Kernels;
 internal static unsafe class AttentionScoreKernel
 {
     /// <summary>
-    /// Sᵀ rows [12][32] = scale·(A·B) as the 12x32 GEMM kernel computes them, then, per key row below
+    /// Sᵀ rows [12][32] = A·B (the query panel comes scaled) as the 12x32 GEMM kernel computes them, then, per key row below
     /// <paramref name="validRows"/>, the rel-pos terms ((s + H[ky]) + W[kx], the official order; none when
     /// <paramref name="hTerms"/> is null) and the running column maxima: the softmax's first pass happens
     /// while the scores are still in registers instead of re-reading them from L2.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Scores12x32(nint kc, float* a, float* b, float* c, float scale, int validRows, int key0, int qw,
+    internal static void Scores12x32(nint kc, float* a, float* b, float* c, int validRows, int key0, int qw,
         float* hTerms, float* wTerms, ref Vector512<float> max0, ref Vector512<float> max1)
     {
         var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
@@ -71,22 +71,21 @@ internal static unsafe class AttentionScoreKernel
             a += 12;
             b += 32;
         }
-        var vs = Vector512.Create(scale);
         var m0 = max0; var m1 = max1;
         // The key's grid position advances row by row (no division per row).
         int ky = hTerms != null ? key0 / qw : 0, kx = key0 - ky * qw;
-        if (0 < validRows) Finish(c0_0 * vs, c0_1 * vs, c + 0 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (1 < validRows) Finish(c1_0 * vs, c1_1 * vs, c + 1 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (2 < validRows) Finish(c2_0 * vs, c2_1 * vs, c + 2 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (3 < validRows) Finish(c3_0 * vs, c3_1 * vs, c + 3 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (4 < validRows) Finish(c4_0 * vs, c4_1 * vs, c + 4 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (5 < validRows) Finish(c5_0 * vs, c5_1 * vs, c + 5 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (6 < validRows) Finish(c6_0 * vs, c6_1 * vs, c + 6 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (7 < validRows) Finish(c7_0 * vs, c7_1 * vs, c + 7 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (8 < validRows) Finish(c8_0 * vs, c8_1 * vs, c + 8 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (9 < validRows) Finish(c9_0 * vs, c9_1 * vs, c + 9 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (10 < validRows) Finish(c10_0 * vs, c10_1 * vs, c + 10 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
-        if (11 < validRows) Finish(c11_0 * vs, c11_1 * vs, c + 11 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (0 < validRows) Finish(c0_0, c0_1, c + 0 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (1 < validRows) Finish(c1_0, c1_1, c + 1 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (2 < validRows) Finish(c2_0, c2_1, c + 2 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (3 < validRows) Finish(c3_0, c3_1, c + 3 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (4 < validRows) Finish(c4_0, c4_1, c + 4 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (5 < validRows) Finish(c5_0, c5_1, c + 5 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (6 < validRows) Finish(c6_0, c6_1, c + 6 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (7 < validRows) Finish(c7_0, c7_1, c + 7 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (8 < validRows) Finish(c8_0, c8_1, c + 8 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (9 < validRows) Finish(c9_0, c9_1, c + 9 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (10 < validRows) Finish(c10_0, c10_1, c + 10 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
+        if (11 < validRows) Finish(c11_0, c11_1, c + 11 * 32, ref ky, ref kx, qw, hTerms, wTerms, ref m0, ref m1);
         max0 = m0; max1 = m1;
     }
 

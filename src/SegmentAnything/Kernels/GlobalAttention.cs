@@ -60,7 +60,7 @@ public static unsafe class GlobalAttention
     private const int KeyPanel = GemmMicroKernels.Mr512;  // 12 keys per Sᵀ micro-tile
     private const int ValuePanel = 8;                     // head dims per Oᵀ micro-tile (64 = 8·8)
 
-    [ThreadStatic] private static AlignedBuffer? t_scratch, t_packed;
+    [ThreadStatic] private static AlignedBuffer? t_scratch, t_packed, t_window;
 
     /// <summary>
     /// output[i, h·hd + d] = Σⱼ softmax_j(scale·q_i·k_j (+ rel-pos)) · v_j[d] for every head h, where q, k
@@ -127,9 +127,19 @@ public static unsafe class GlobalAttention
                     float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
                     float* rows = (float*)src + (nint)s * n * ld;
                     Pack(rows, ld, kOff + h * hd, vOff + h * hd, n, hd, hdPad, k, k + kFloats);
-                    for (int q0 = 0; q0 < valid; q0 += QueryTile)
+                    // The pair a thread most likely takes next (items alternate over the threads) is pulled
+                    // towards L2 a slice per query tile: a window's rows lie a whole qkv row apart, so its
+                    // q/k/v columns and output rows would otherwise arrive as cache misses on the critical path.
+                    int ahead = t + threads, aheadS = ahead / heads, aheadH = ahead % heads;
+                    int slice = (n + tiles - 1) / tiles;
+                    for (int q0 = 0, tile = 0; q0 < valid; q0 += QueryTile, tile++)
+                    {
+                        if (ahead < pairs)
+                            PrefetchRows((float*)src + (nint)aheadS * n * ld, ld, qOff + aheadH * hd, kOff + aheadH * hd, vOff + aheadH * hd, hd,
+                                (float*)dst + (nint)aheadS * n * ldo + aheadH * hd, ldo, tile * slice, Math.Min(n, (tile + 1) * slice));
                         QueryTileAttention(rows, ld, qOff + h * hd, q0, Math.Min(QueryTile, n - q0), n, hd, hdPad, scale,
                             k, k + kFloats, (float*)dst + (nint)s * n * ldo + h * hd, ldo, relPos);
+                    }
                 });
             }
             else
@@ -164,6 +174,125 @@ public static unsafe class GlobalAttention
         if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
     }
 
+    /// <summary>
+    /// Windowed attention read from and written to image order: token i of window s is qkv row
+    /// <paramref name="tokenRows"/>[s·n + i], or, where that is −1 (a padding token of a padded grid), the
+    /// single row <paramref name="padRow"/>; its output goes to output row tokenRows[s·n + i]. Padding tokens
+    /// take part as keys (as in the official padded windows) but their outputs are not stored, and query
+    /// tiles made only of padding are skipped. Each real output row gets the values <see cref="Run(ReadOnlySpan{float}, int, int, int, int, int, int, int, int, float, Span{float}, int, RelPosTables?)"/>
+    /// computes on the windows copied out in window order; the copies of qkv into that order and of the
+    /// output back are spared (one (window, head) pair's columns are gathered at a time, in cache).
+    /// </summary>
+    public static void RunWindows(ReadOnlySpan<float> qkv, int ld, int qOff, int kOff, int vOff, ReadOnlySpan<float> padRow,
+        ReadOnlySpan<int> tokenRows, int windows, int n, int heads, int hd, float scale, Span<float> output, int ldo, RelPosTables? relPos)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("GlobalAttention needs the 512-bit GEMM kernels.");
+        if (windows <= 0 || n <= 0 || heads <= 0 || hd <= 0) throw new ArgumentException("Attention sizes must be positive.");
+        int width = heads * hd;
+        if (qOff < 0 || kOff < 0 || vOff < 0 || Math.Max(qOff, Math.Max(kOff, vOff)) + width > ld)
+            throw new ArgumentException("q/k/v column blocks do not fit the row stride.");
+        if (padRow.Length < ld) throw new ArgumentException("The padding row is shorter than a qkv row.", nameof(padRow));
+        if (tokenRows.Length != checked(windows * n)) throw new ArgumentException("tokenRows needs one row index per window token.", nameof(tokenRows));
+        int maxRow = -1;
+        foreach (int r in tokenRows)
+        {
+            if (r < -1) throw new ArgumentOutOfRangeException(nameof(tokenRows), "A token row index is below −1.");
+            maxRow = Math.Max(maxRow, r);
+        }
+        if (maxRow >= 0)
+        {
+            Gemm.CheckOperand(qkv, 0, maxRow + 1, ld, ld, "qkv");
+            Gemm.CheckOperand(output, 0, maxRow + 1, width, ldo, "output");
+        }
+        if (relPos is not null && (relPos.Height * relPos.Width != n || relPos.TableH.K != hd || relPos.TableW.K != hd
+            || relPos.TableH.N != 2 * relPos.Height - 1 || relPos.TableW.N != 2 * relPos.Width - 1))
+            throw new ArgumentException("Relative-position tables do not match the token grid.");
+        int[] map = tokenRows.ToArray();
+
+        int keyPanels = (n + KeyPanel - 1) / KeyPanel, hdPad = (hd + ValuePanel - 1) / ValuePanel * ValuePanel;
+        long kFloats = (long)keyPanels * KeyPanel * hd, perHead = kFloats + (long)hdPad * n;
+        int tiles = (n + QueryTile - 1) / QueryTile, pairs = windows * heads, threads = KernelParallel.MaxThreads;
+        int slice = (n + tiles - 1) / tiles, gld = 3 * hd;
+        fixed (float* pq = qkv) fixed (float* pp = padRow) fixed (float* po = output)
+        {
+            nint src = (nint)pq, pad = (nint)pp, dst = (nint)po;
+            KernelParallel.For(pairs, threads, t =>
+            {
+                int s = t / heads, h = t % heads;
+                int[] rowsOf = map;
+                // The pair's q, k and v columns side by side [n][3·hd], then its outputs [n][hd].
+                float* g = (t_window ??= new AlignedBuffer()).Get((long)n * gld + (long)n * hd);
+                float* outRows = g + (nint)n * gld;
+                for (int i = 0; i < n; i++)
+                {
+                    int r = rowsOf[s * n + i];
+                    float* row = r >= 0 ? (float*)src + (nint)r * ld : (float*)pad;
+                    float* d = g + (nint)i * gld;
+                    new ReadOnlySpan<float>(row + qOff + h * hd, hd).CopyTo(new Span<float>(d, hd));
+                    new ReadOnlySpan<float>(row + kOff + h * hd, hd).CopyTo(new Span<float>(d + hd, hd));
+                    new ReadOnlySpan<float>(row + vOff + h * hd, hd).CopyTo(new Span<float>(d + 2 * hd, hd));
+                }
+                float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
+                Pack(g, gld, hd, 2 * hd, n, hd, hdPad, k, k + kFloats);
+                int ahead = t + threads, aheadS = ahead / heads, aheadH = ahead % heads;
+                for (int q0 = 0, tile = 0; q0 < n; q0 += QueryTile, tile++)
+                {
+                    if (ahead < pairs)
+                        PrefetchMapped((float*)src, ld, rowsOf, aheadS * n, qOff + aheadH * hd, kOff + aheadH * hd, vOff + aheadH * hd, hd,
+                            (float*)dst + aheadH * hd, ldo, tile * slice, Math.Min(n, (tile + 1) * slice));
+                    int count = Math.Min(QueryTile, n - q0);
+                    if (!AnyReal(rowsOf, s * n + q0, count)) continue;
+                    QueryTileAttention(g, gld, 0, q0, count, n, hd, hdPad, scale, k, k + kFloats, outRows, hd, relPos);
+                    for (int i = q0; i < q0 + count; i++)
+                    {
+                        int r = rowsOf[s * n + i];
+                        if (r >= 0) new ReadOnlySpan<float>(outRows + (nint)i * hd, hd).CopyTo(new Span<float>((float*)dst + (nint)r * ldo + h * hd, hd));
+                    }
+                }
+            });
+        }
+        FlopCounter.Add(2L * pairs * n, n, hd);
+        if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
+    }
+
+    private static bool AnyReal(int[] rows, int start, int count)
+    {
+        for (int i = start; i < start + count; i++)
+            if (rows[i] >= 0) return true;
+        return false;
+    }
+
+    /// <summary><see cref="PrefetchRows"/> for mapped tokens [r0, r1) of the window starting at map[first]; padding tokens are skipped.</summary>
+    private static void PrefetchMapped(float* qkv, int ld, int[] map, int first, int qCol, int kCol, int vCol, int hd, float* output, int ldo, int r0, int r1)
+    {
+        for (int i = r0; i < r1; i++)
+        {
+            int r = map[first + i];
+            if (r >= 0) PrefetchRows(qkv + (nint)r * ld, ld, qCol, kCol, vCol, hd, output + (nint)r * ldo, ldo, 0, 1);
+        }
+    }
+
+    /// <summary>Software prefetch (to L2) of the q, k, v columns and the output columns of rows [r0, r1).</summary>
+    private static void PrefetchRows(float* rows, int ld, int qCol, int kCol, int vCol, int hd, float* output, int ldo, int r0, int r1)
+    {
+        if (!Sse.IsSupported) return;
+        for (int r = r0; r < r1; r++)
+        {
+            float* row = rows + (nint)r * ld, o = output + (nint)r * ldo;
+            for (int c = 0; c < hd; c += 16)
+            {
+                Sse.Prefetch1(row + qCol + c);
+                Sse.Prefetch1(row + kCol + c);
+                Sse.Prefetch1(row + vCol + c);
+                Sse.Prefetch1(o + c);
+            }
+            Sse.Prefetch1(row + qCol + hd - 1);
+            Sse.Prefetch1(row + kCol + hd - 1);
+            Sse.Prefetch1(row + vCol + hd - 1);
+            Sse.Prefetch1(o + hd - 1);
+        }
+    }
+
     /// <summary>Keys as 12-key A panels [hd][12]; values transposed as 8-dim A panels [n][8].</summary>
     private static void Pack(float* rows, int ld, int kCol, int vCol, int n, int hd, int hdPad, float* keysDst, float* valuesDst)
     {
@@ -192,10 +321,13 @@ public static unsafe class GlobalAttention
         // the rel-pos terms and takes the column maxima as its scores leave the registers.
         bool half = rows <= QueryTile / 2;
         if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms, half);
+        // The rel-pos products take the unscaled queries; the scores take them scaled ((q·scale)·kᵀ, the
+        // official SAM order), so the score kernels need no multiply per score.
+        ScalePanel(qPanel, hd, scale);
         if (half)
         {
             for (int p = 0; p < keyPanels; p++)
-                AttentionHalfTile.Scores12x16(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, scale);
+                AttentionHalfTile.Scores12x16(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile);
             SoftmaxColumns(scores, n, relPos, relTerms, inverse, half: true);
         }
         else
@@ -205,7 +337,7 @@ public static unsafe class GlobalAttention
             float* hTerms = relPos is null ? null : relTerms, wTerms = relPos is null ? null : relTerms + relPos.Height * QueryTile;
             int qw = relPos?.Width ?? 1;
             for (int p = 0; p < keyPanels; p++)
-                AttentionScoreKernel.Scores12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile, scale,
+                AttentionScoreKernel.Scores12x32(hd, keys + (nint)p * KeyPanel * hd, qPanel, scores + (nint)p * KeyPanel * QueryTile,
                     Math.Min(KeyPanel, n - p * KeyPanel), p * KeyPanel, qw, hTerms, wTerms, ref max0, ref max1);
             ExpColumns(scores, n, max0, max1, inverse);
         }
@@ -237,6 +369,14 @@ public static unsafe class GlobalAttention
         }
     }
 
+    /// <summary>The packed query panel [hd][32] times the softmax scale, in place.</summary>
+    private static void ScalePanel(float* qPanel, int hd, float scale)
+    {
+        var vs = Vector512.Create(scale);
+        for (int i = 0; i < hd * QueryTile; i += 16)
+            (Vector512.LoadAligned(qPanel + i) * vs).StoreAligned(qPanel + i);
+    }
+
     /// <summary>Rows of a table rounded up to whole 12-row panels.</summary>
     private static int RelPanels(int tableRows) => (tableRows + KeyPanel - 1) / KeyPanel * KeyPanel;
 
@@ -258,12 +398,12 @@ public static unsafe class GlobalAttention
         {
             for (int p = yMin / KeyPanel * KeyPanel; p <= yMax + qh - 1; p += KeyPanel)
             {
-                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, 1f);
+                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile);
                 else GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
             }
             for (int p = xMin / KeyPanel * KeyPanel; p <= xMax + qw - 1; p += KeyPanel)
             {
-                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, 1f);
+                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile);
                 else GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
             }
         }
@@ -318,14 +458,17 @@ public static unsafe class GlobalAttention
         }
         var sum0 = Vector512<float>.Zero;
         var sum1 = Vector512<float>.Zero;
+        var l2e = Vector512.Create(VectorMath.Log2EFloat);
+        var shift0 = -(max0 * l2e);
+        var shift1 = -(max1 * l2e);
         for (int r = 0; r < n; r++)
         {
             float* row = s + r * QueryTile;
-            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
+            var e0 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row), l2e, shift0));
             e0.StoreAligned(row);
             sum0 += e0;
             if (half) continue;
-            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            var e1 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row + 16), l2e, shift1));
             e1.StoreAligned(row + 16);
             sum1 += e1;
         }
@@ -338,11 +481,16 @@ public static unsafe class GlobalAttention
     {
         var sum0 = Vector512<float>.Zero;
         var sum1 = Vector512<float>.Zero;
+        // exp(s − max) = 2^(log2e·s − log2e·max): one FMA per score, and the rounding of log2e·max is
+        // common to the whole column (it cancels in the normalisation).
+        var l2e = Vector512.Create(VectorMath.Log2EFloat);
+        var shift0 = -(max0 * l2e);
+        var shift1 = -(max1 * l2e);
         for (int r = 0; r < n; r++)
         {
             float* row = s + r * QueryTile;
-            var e0 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row) - max0);
-            var e1 = VectorMath.ExpNonPositive(Vector512.LoadAligned(row + 16) - max1);
+            var e0 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row), l2e, shift0));
+            var e1 = VectorMath.Exp2Softmax(Vector512.FusedMultiplyAdd(Vector512.LoadAligned(row + 16), l2e, shift1));
             e0.StoreAligned(row);
             e1.StoreAligned(row + 16);
             sum0 += e0;

@@ -109,13 +109,26 @@ internal sealed class ViTBlock
         int n = h * w, dim = _dim, ld = 3 * dim, ws = _window, tokensPerWin = ws * ws;
         int nWin = winRows * winCols, rows = nWin * tokensPerWin;
         var pool = ArrayPool<float>.Shared;
-        float[] qkvImage = pool.Rent(n * ld), qkv = pool.Rent(rows * ld), merged = pool.Rent(rows * dim);
+        float[] qkvImage = pool.Rent(n * ld), merged = pool.Rent(rows * dim);
         float[] zero = pool.Rent(dim), padRow = pool.Rent(ld);
+        float[]? qkv = null;
         try
         {
             _qkv.Forward(t, qkvImage, n);
             zero.AsSpan(0, dim).Clear();
             _qkv.Forward(zero, padRow, 1);
+            if (GlobalAttention.IsSupported && (_relPosH is null || (_relPos is not null && _relPos.Height == ws && _relPos.Width == ws)))
+            {
+                // The fused kernel reads the windows straight from image order (padding tokens from padRow)
+                // and writes the real rows back in image order: no window-order copies of qkv or the output.
+                int hd = dim / _heads;
+                float[] attnImage = merged;
+                GlobalAttention.RunWindows(qkvImage, ld, 0, dim, 2 * dim, padRow.AsSpan(0, ld), TokenRows(h, w, winRows, winCols),
+                    nWin, tokensPerWin, _heads, hd, (float)Math.Pow(hd, -0.5), attnImage, dim, _relPos);
+                _proj.ForwardAddInto(attnImage, qkvImage, n, x);
+                return;
+            }
+            qkv = pool.Rent(rows * ld);
             ForEachWindowRun(h, w, winRows, winCols,
                 (image, window, count) => qkvImage.AsSpan(image * ld, count * ld).CopyTo(qkv.AsSpan(window * ld)),
                 (window, count) =>
@@ -131,7 +144,8 @@ internal sealed class ViTBlock
         }
         finally
         {
-            pool.Return(qkvImage); pool.Return(qkv); pool.Return(merged); pool.Return(zero); pool.Return(padRow);
+            pool.Return(qkvImage); pool.Return(merged); pool.Return(zero); pool.Return(padRow);
+            if (qkv is not null) pool.Return(qkv);
         }
     }
 
@@ -154,6 +168,27 @@ internal sealed class ViTBlock
         s_validQueries = new ValidQueryCounts(h, w, ws, counts);
         return counts;
     }
+
+    /// <summary>For each token of each window (window order), its row in image order, or −1 for padding.</summary>
+    private int[] TokenRows(int h, int w, int winRows, int winCols)
+    {
+        int ws = _window;
+        var cached = s_tokenRows;
+        if (cached is not null && cached.H == h && cached.W == w && cached.Ws == ws) return cached.Counts;
+        var rows = new int[winRows * winCols * ws * ws];
+        for (int wy = 0, at = 0; wy < winRows; wy++)
+            for (int wx = 0; wx < winCols; wx++)
+                for (int iy = 0; iy < ws; iy++)
+                    for (int ix = 0; ix < ws; ix++, at++)
+                    {
+                        int y = wy * ws + iy, x = wx * ws + ix;
+                        rows[at] = y < h && x < w ? y * w + x : -1;
+                    }
+        s_tokenRows = new ValidQueryCounts(h, w, ws, rows);
+        return rows;
+    }
+
+    private static ValidQueryCounts? s_tokenRows;
 
     private sealed record ValidQueryCounts(int H, int W, int Ws, int[] Counts);
     private static ValidQueryCounts? s_validQueries;

@@ -24,6 +24,8 @@ public class GlobalAttentionTests
     [InlineData(5, 37, 2, 64, 0, 0)]
     [InlineData(4, 66, 3, 8, 6, 11)]
     [InlineData(2, 196, 2, 64, 14, 14)] // ViT-B windows: a 4-query last tile
+    [InlineData(4, 196, 3, 64, 14, 14)] // the same on the one-task-per-pair path (prefetching the next pair)
+    [InlineData(9, 13, 1, 8, 1, 13)]    // one task per pair, a single query tile each, the last pair prefetching nothing
     [InlineData(2, 20, 1, 270, 4, 5)]   // head size over one depth block of the packed rel-pos tables
     [InlineData(1, 200, 2, 16, 4, 50)]  // rows wider than a query tile: tiles within one row, and tiles across two
     [InlineData(1, 140, 1, 32, 2, 70)]
@@ -114,6 +116,27 @@ public class GlobalAttentionTests
                 double exact = Math.Exp(xs[i + l]);
                 Assert.True(Math.Abs(fast[l] - exact) <= 3e-7 * exact + 2e-38, $"exp({xs[i + l]}) = {fast[l]}, expected {exact}");
                 if (xs[i + l] >= -87.33654f) Assert.Equal(general[l], fast[l]);
+            }
+        }
+    }
+
+    [SkippableFact]
+    public void SoftmaxExp2MatchesTheExactPowerOfTwo()
+    {
+        Skip.IfNot(GlobalAttention.IsSupported, "AVX-512 not available on this machine.");
+        var rnd = new Random(5);
+        // Base-2 softmax arguments: at most a rounding above 0, down past the float range (results flush to 0).
+        var xs = new List<float> { 0f, -0f, 1e-6f, -1e-30f, -0.5f, 0.5f, -0.49999997f, -1f, -1.5f, -126f, -127.5f, -140f, -149f, -150f, -200f, -1e6f };
+        for (int i = 0; i < 4000; i++) xs.Add((float)(-rnd.NextDouble() * 130));
+        while (xs.Count % 16 != 0) xs.Add(-3f);
+        for (int i = 0; i < xs.Count; i += 16)
+        {
+            var fast = VectorMath.Exp2Softmax(System.Runtime.Intrinsics.Vector512.Create(xs.GetRange(i, 16).ToArray()));
+            for (int l = 0; l < 16; l++)
+            {
+                double exact = Math.Pow(2, xs[i + l]);
+                // 2.5e-7 relative on normal results; subnormal results keep what their fewer bits allow.
+                Assert.True(Math.Abs(fast[l] - exact) <= 2.5e-7 * exact + 1.5e-45, $"2^{xs[i + l]} = {fast[l]}, expected {exact}");
             }
         }
     }
