@@ -134,6 +134,15 @@ public sealed unsafe class Conv2dChannelsLast
                 for (int kx = 0; kx < kw; kx++) dst[(runs - 1) * kw + kx] = last[kx];
                 continue;
             }
+            // Interior pixels of wide kernels (a patch embedding): each kernel row is one contiguous run.
+            if (iy0 >= 0 && iy0 + kh <= h && ix0 >= 0 && ix0 + kw <= w)
+            {
+                float* src = x + (long)iy0 * w + ix0;
+                for (int ci = 0; ci < c; ci++)
+                    for (int ky = 0; ky < kh; ky++, dst += kw)
+                        new ReadOnlySpan<float>(src + ci * plane + (long)ky * w, kw).CopyTo(new Span<float>(dst, kw));
+                continue;
+            }
             for (int ci = 0; ci < c; ci++)
                 for (int ky = 0; ky < kh; ky++)
                 {

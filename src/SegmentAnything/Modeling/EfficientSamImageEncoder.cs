@@ -30,10 +30,12 @@ public sealed class EfficientSamImageEncoder : IImageEncoder
     private const float BlockNormEps = 1e-6f;
     private const float NeckNormEps = 1e-6f;
 
-    private readonly Conv2d _patchEmbed;
+    private readonly Conv2dChannelsLast _patchEmbed;
     private readonly float[] _posEmbed; // [grid·grid, EmbedDim], already resized
     private readonly EfficientSamVitBlock[] _blocks;
-    private readonly Conv2d _neckConv1, _neckConv2;
+    // The neck runs on the tokens as they are (channels-last), so LayerNorm2d is a LayerNorm over each token's
+    // channels and only the final embedding is transposed to [C, H, W].
+    private readonly Conv2dChannelsLast _neckConv1, _neckConv2;
     private readonly float[] _neckNorm1Weight, _neckNorm1Bias, _neckNorm2Weight, _neckNorm2Bias;
 
     public EfficientSamImageEncoderConfig Config { get; }
@@ -47,8 +49,8 @@ public sealed class EfficientSamImageEncoder : IImageEncoder
         int d = config.EmbedDim, p = config.PatchSize, n = config.NeckDim;
         if (config.ImageSize % p != 0) throw new CheckpointException($"Image size {config.ImageSize} is not a multiple of the patch size {p}.");
         if (d % config.NumHeads != 0) throw new CheckpointException($"{config.NumHeads} heads do not divide the embedding width {d}.");
-        _patchEmbed = new Conv2d(binder.Take(prefix + ".patch_embed.proj.weight", d, 3, p, p), binder.Take(prefix + ".patch_embed.proj.bias", d),
-            3, d, p, p, stride: p);
+        _patchEmbed = new Conv2dChannelsLast(binder.Take(prefix + ".patch_embed.proj.weight", d, 3, p, p), binder.Take(prefix + ".patch_embed.proj.bias", d),
+            3, d, p, p, stride: p, planarInput: true);
 
         int pre = config.PretrainGridSize;
         float[] pos = binder.Take(prefix + ".pos_embed", 1, pre * pre + 1, d);
@@ -58,10 +60,10 @@ public sealed class EfficientSamImageEncoder : IImageEncoder
         for (int i = 0; i < config.Depth; i++)
             _blocks[i] = new EfficientSamVitBlock(binder, $"{prefix}.blocks.{i}", d, config.NumHeads, config.MlpHiddenDim, BlockNormEps);
 
-        _neckConv1 = new Conv2d(binder.Take(prefix + ".neck.0.weight", n, d, 1, 1), null, d, n, 1, 1);
+        _neckConv1 = new Conv2dChannelsLast(binder.Take(prefix + ".neck.0.weight", n, d, 1, 1), null, d, n, 1, 1);
         _neckNorm1Weight = binder.Take(prefix + ".neck.1.weight", n);
         _neckNorm1Bias = binder.Take(prefix + ".neck.1.bias", n);
-        _neckConv2 = new Conv2d(binder.Take(prefix + ".neck.2.weight", n, n, 3, 3), null, n, n, 3, 3, padding: 1);
+        _neckConv2 = new Conv2dChannelsLast(binder.Take(prefix + ".neck.2.weight", n, n, 3, 3), null, n, n, 3, 3, padding: 1);
         _neckNorm2Weight = binder.Take(prefix + ".neck.3.weight", n);
         _neckNorm2Bias = binder.Take(prefix + ".neck.3.bias", n);
     }
@@ -89,23 +91,29 @@ public sealed class EfficientSamImageEncoder : IImageEncoder
         if (!ok) throw new ArgumentException($"EfficientSAM expects a normalised image [3, {s}, {s}], got {image}.");
 
         int d = Config.EmbedDim, g = Config.GridSize, n = g * g;
-        float[] patches = _patchEmbed.Forward(image.Data, s, s); // [D, g·g]
-        recorder?.Record("image_encoder.patch_embed", patches, 1, d, g, g);
-
-        float[] x = EfficientSamOps.Transpose(patches, d, n);
+        EncoderProfile.Call();
+        long t0 = EncoderProfile.Start();
+        var x = new float[n * d]; // tokens [g·g, D]
+        _patchEmbed.Forward(image.Data, s, s, x);
+        if (recorder is not null) recorder.Record("image_encoder.patch_embed", EfficientSamOps.Transpose(x, n, d), 1, d, g, g);
         Elementwise.Add(x, _posEmbed);
+        EncoderProfile.Lap(EncoderProfile.Patch, t0);
         for (int i = 0; i < _blocks.Length; i++)
         {
             _blocks[i].Forward(x, n);
             recorder?.Record($"image_encoder.blocks.{i}", x, 1, n, d);
         }
 
-        float[] channels = EfficientSamOps.Transpose(x, n, d);
+        t0 = EncoderProfile.Start();
         int c = Config.NeckDim;
-        float[] y = _neckConv1.Forward(channels, g, g);
-        Normalization.LayerNorm2d(y, c, n, _neckNorm1Weight, _neckNorm1Bias, NeckNormEps);
-        y = _neckConv2.Forward(y, g, g);
-        Normalization.LayerNorm2d(y, c, n, _neckNorm2Weight, _neckNorm2Bias, NeckNormEps);
+        var y1 = new float[n * c];
+        _neckConv1.Forward(x, g, g, y1);
+        Normalization.LayerNorm(y1, n, c, _neckNorm1Weight, _neckNorm1Bias, NeckNormEps);
+        var y2 = new float[n * c];
+        _neckConv2.Forward(y1, g, g, y2);
+        Normalization.LayerNorm(y2, n, c, _neckNorm2Weight, _neckNorm2Bias, NeckNormEps);
+        float[] y = EfficientSamOps.Transpose(y2, n, c);
+        EncoderProfile.Lap(EncoderProfile.Neck, t0);
         recorder?.Record("image_encoder.neck", y, 1, c, g, g);
         return new Tensor(y, c, g, g);
     }
@@ -146,19 +154,27 @@ internal sealed class EfficientSamVitBlock
         try
         {
             Span<float> residual = x.AsSpan(0, size);
+            long t = EncoderProfile.Start();
             residual.CopyTo(h);
             _norm1.Apply(h, n);
+            t = EncoderProfile.Lap(EncoderProfile.Norm1, t);
             _qkv.Forward(h, qkv, n);
+            t = EncoderProfile.Lap(EncoderProfile.Qkv, t);
             // The fused projection is laid out [n, 3, heads, headDim]: q, k and v are column blocks of width d.
             if (GlobalAttention.IsSupported) GlobalAttention.Run(qkv, 3 * d, 0, d, 2 * d, n, _heads, d / _heads, _scale, h, d);
             else EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
                 n, n, _heads, d / _heads, _scale, h);
+            t = EncoderProfile.Lap(EncoderProfile.Attention, t);
             _proj.ForwardAddInto(h, y, n, residual);
+            t = EncoderProfile.Lap(EncoderProfile.Proj, t);
 
             residual.CopyTo(h);
             _norm2.Apply(h, n);
+            t = EncoderProfile.Lap(EncoderProfile.Norm2, t);
             _fc1.ForwardGelu(h, hidden, n);
+            t = EncoderProfile.Lap(EncoderProfile.Fc1, t);
             _fc2.ForwardAddInto(hidden, y, n, residual);
+            EncoderProfile.Lap(EncoderProfile.Fc2, t);
         }
         finally { pool.Return(h); pool.Return(qkv); pool.Return(y); pool.Return(hidden); }
     }
