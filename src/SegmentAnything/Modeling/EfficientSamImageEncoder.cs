@@ -145,37 +145,60 @@ internal sealed class EfficientSamVitBlock
     private static Linear Bind(WeightBinder binder, string prefix, int fanIn, int fanOut) =>
         new(binder.Take(prefix + ".weight", fanOut, fanIn), binder.Take(prefix + ".bias", fanOut), fanIn, fanOut);
 
+    /// <summary>
+    /// Token rows per band of the fused stages: a multiple of every GEMM row block (12 micro-panels of 12, 6 or
+    /// 4 rows), small enough that a band's LayerNorm output and MLP hidden rows (144 x 768) stay in L2 between
+    /// the products that write and read them.
+    /// </summary>
+    internal const int BandRows = 144;
+
     /// <summary>Updates the tokens <paramref name="x"/> [n, dim] in place; scratch from the shared array pool.</summary>
     public void Forward(float[] x, int n)
     {
-        int d = _dim, size = n * d;
+        int d = _dim, size = n * d, bands = (n + BandRows - 1) / BandRows;
         var pool = System.Buffers.ArrayPool<float>.Shared;
-        float[] h = pool.Rent(size), qkv = pool.Rent(3 * size), y = pool.Rent(size), hidden = pool.Rent(n * _fc1.OutFeatures);
+        float[] h = pool.Rent(size), qkv = pool.Rent(3 * size), y = pool.Rent(size);
         try
         {
-            Span<float> residual = x.AsSpan(0, size);
             long t = EncoderProfile.Start();
-            residual.CopyTo(h);
-            _norm1.Apply(h, n);
-            t = EncoderProfile.Lap(EncoderProfile.Norm1, t);
-            _qkv.Forward(h, qkv, n);
+            // norm1 and qkv per band of rows on one thread each: the normalised rows go straight into the product.
+            KernelParallel.ForEachSerial(bands, b =>
+            {
+                int r0 = b * BandRows, rows = Math.Min(BandRows, n - r0);
+                Span<float> hb = h.AsSpan(r0 * d, rows * d);
+                x.AsSpan(r0 * d, rows * d).CopyTo(hb);
+                _norm1.Apply(hb, rows);
+                _qkv.Forward(hb, qkv.AsSpan(r0 * 3 * d, rows * 3 * d), rows);
+            });
             t = EncoderProfile.Lap(EncoderProfile.Qkv, t);
             // The fused projection is laid out [n, 3, heads, headDim]: q, k and v are column blocks of width d.
             if (GlobalAttention.IsSupported) GlobalAttention.Run(qkv, 3 * d, 0, d, 2 * d, n, _heads, d / _heads, _scale, h, d);
             else EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
                 n, n, _heads, d / _heads, _scale, h);
             t = EncoderProfile.Lap(EncoderProfile.Attention, t);
-            _proj.ForwardAddInto(h, y, n, residual);
+            _proj.ForwardAddInto(h, y, n, x.AsSpan(0, size));
             t = EncoderProfile.Lap(EncoderProfile.Proj, t);
-
-            residual.CopyTo(h);
-            _norm2.Apply(h, n);
-            t = EncoderProfile.Lap(EncoderProfile.Norm2, t);
-            _fc1.ForwardGelu(h, hidden, n);
-            t = EncoderProfile.Lap(EncoderProfile.Fc1, t);
-            _fc2.ForwardAddInto(hidden, y, n, residual);
+            // norm2 → fc1 + GELU → fc2 + residual per band: the band's hidden rows never leave the thread's L2.
+            KernelParallel.ForEachSerial(bands, MlpBand(x, h, y, n));
             EncoderProfile.Lap(EncoderProfile.Fc2, t);
         }
-        finally { pool.Return(h); pool.Return(qkv); pool.Return(y); pool.Return(hidden); }
+        finally { pool.Return(h); pool.Return(qkv); pool.Return(y); }
     }
+
+    private Action<int> MlpBand(float[] x, float[] h, float[] y, int n) => b =>
+    {
+        int d = _dim, hiddenDim = _fc1.OutFeatures;
+        int r0 = b * BandRows, rows = Math.Min(BandRows, n - r0);
+        float[] hidden = System.Buffers.ArrayPool<float>.Shared.Rent(BandRows * hiddenDim);
+        try
+        {
+            Span<float> hb = h.AsSpan(r0 * d, rows * d);
+            Span<float> residual = x.AsSpan(r0 * d, rows * d);
+            residual.CopyTo(hb);
+            _norm2.Apply(hb, rows);
+            _fc1.ForwardGelu(hb, hidden, rows);
+            _fc2.ForwardAddInto(hidden, y.AsSpan(r0 * d, rows * d), rows, residual);
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(hidden); }
+    };
 }
