@@ -36,6 +36,7 @@ public sealed class AutomaticMaskGenerator
     private sealed class Candidate
     {
         public required CocoRle Rle;
+        public required long Area;
         public required BoxXyxy Box;
         public required float Iou;
         public required float Stability;
@@ -89,7 +90,7 @@ public sealed class AutomaticMaskGenerator
             all = BoxNms.Run(all.Select(c => c.Box).ToList(), scores, o.CropNmsThresh).Select(i => all[i]).ToList();
         }
         if (o.MinMaskRegionArea > 0 && all.Count > 0) all = PostprocessSmallRegions(all, o.MinMaskRegionArea, Math.Max(o.BoxNmsThresh, o.CropNmsThresh));
-        var records = all.Select(c => new MaskRecord(c.Rle, c.Rle.Area, c.Box.ToXywh(), c.Iou, [c.X, c.Y], c.Stability, c.Crop.ToXywh())).ToList();
+        var records = all.Select(c => new MaskRecord(c.Rle, c.Area, c.Box.ToXywh(), c.Iou, [c.X, c.Y], c.Stability, c.Crop.ToXywh())).ToList();
         clock.Stop();
         LastTimings = new AmgTimings(clock.Ms(Stage.Encoder), clock.Ms(Stage.Decoder), clock.Ms(Stage.Post), prompts, candidates, records.Count);
         return records;
@@ -175,7 +176,7 @@ public sealed class AutomaticMaskGenerator
         if (o.StabilityScoreThresh > 0 && !(stability >= o.StabilityScoreThresh)) return null;
         var box = bits.Box();
         if (AmgGeometry.IsBoxNearCropEdge(box, crop, imageBox)) return null;
-        return new Candidate { Rle = bits.ToCocoRle(crop, imageH, imageW), Box = box, Iou = iou, Stability = stability, X = x, Y = y, Crop = crop };
+        return new Candidate { Rle = bits.ToCocoRle(crop, imageH, imageW), Area = bits.Area(), Box = box, Iou = iou, Stability = stability, X = x, Y = y, Crop = crop };
     }
 
     /// <summary>amg's <c>postprocess_small_regions</c>: fill small holes, drop small islands, prefer unchanged masks in a new NMS.</summary>
@@ -204,6 +205,7 @@ public sealed class AutomaticMaskGenerator
             if (scores[i] == 0f)
             {
                 c.Rle = MaskRle.ToCocoRle(masks[i], c.Rle.Height, c.Rle.Width);
+                c.Area = c.Rle.Area;
                 c.Box = boxes[i];
             }
             result.Add(c);

@@ -85,25 +85,7 @@ internal sealed unsafe class MaskBits
         long hi = 0, lo = 0;
         fixed (ulong* words = bits)
         {
-            if (SamUpsamplePlan.VectorBits >= 512)
-            {
-                // Little-endian words: 16-bit unit x/16 holds columns x..x+15, lowest bit first.
-                ushort* units = (ushort*)words;
-                var vh = Vector512.Create(high);
-                var vl = Vector512.Create(low);
-                var v0 = Vector512.Create(w0);
-                var v1 = Vector512.Create(w1);
-                for (; x <= w - 16; x += 16)
-                {
-                    var v = typeof(TSource) == typeof(Blended)
-                        ? Vector512.FusedMultiplyAdd(Vector512.Load(a + x), v0, Vector512.Load(b + x) * v1)
-                        : Vector512.Load(a + x);
-                    hi += BitOperations.PopCount((uint)Vector512.GreaterThan(v, vh).ExtractMostSignificantBits());
-                    lo += BitOperations.PopCount((uint)Vector512.GreaterThan(v, vl).ExtractMostSignificantBits());
-                    var set = typeof(TMask) == typeof(Inclusive) ? Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero) : Vector512.GreaterThan(v, Vector512<float>.Zero);
-                    units[x >> 4] = (ushort)set.ExtractMostSignificantBits();
-                }
-            }
+            if (SamUpsamplePlan.VectorBits >= 512) x = Reduce512<TSource, TMask>(a, b, (ushort*)words, x, w, w0, w1, high, low, ref hi, ref lo);
             if (SamUpsamplePlan.VectorBits >= 256)
             {
                 byte* bytes = (byte*)words;
@@ -134,8 +116,46 @@ internal sealed unsafe class MaskBits
         Low += lo;
     }
 
+    /// <summary>
+    /// The 512-bit part of <see cref="Reduce"/>, kept out of line so that its loop runs in registers: the
+    /// counts accumulate per lane (a compare's all-ones lanes subtracted) and are summed once per call.
+    /// Returns the first column left for narrower vectors.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int Reduce512<TSource, TMask>(float* a, float* b, ushort* units, int x, int w, float w0, float w1, float high, float low, ref long hi, ref long lo)
+        where TSource : struct, IRowSource where TMask : struct, IMaskTest
+    {
+        // Little-endian words: 16-bit unit x/16 holds columns x..x+15, lowest bit first.
+        var vh = Vector512.Create(high);
+        var vl = Vector512.Create(low);
+        var v0 = Vector512.Create(w0);
+        var v1 = Vector512.Create(w1);
+        Vector512<int> countHigh = default, countLow = default;
+        for (; x <= w - 16; x += 16)
+        {
+            var v = typeof(TSource) == typeof(Blended)
+                ? Vector512.FusedMultiplyAdd(Vector512.Load(a + x), v0, Vector512.Load(b + x) * v1)
+                : Vector512.Load(a + x);
+            countHigh -= Vector512.GreaterThan(v, vh).AsInt32();
+            countLow -= Vector512.GreaterThan(v, vl).AsInt32();
+            var set = typeof(TMask) == typeof(Inclusive) ? Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero) : Vector512.GreaterThan(v, Vector512<float>.Zero);
+            units[x >> 4] = (ushort)set.ExtractMostSignificantBits();
+        }
+        hi += Vector512.Sum(countHigh);
+        lo += Vector512.Sum(countLow);
+        return x;
+    }
+
     /// <summary>amg's <c>calculate_stability_score</c> from the counts.</summary>
     public float StabilityScore => (float)High / Low;
+
+    /// <summary>Pixels set: amg's <c>area_from_rle</c> of the mask's RLE, counted from the bits (bits past the width are clear).</summary>
+    public long Area()
+    {
+        long area = 0;
+        foreach (ulong word in _bits.AsSpan(0, _height * _words)) area += BitOperations.PopCount(word);
+        return area;
+    }
 
     /// <summary>amg's <c>batched_mask_to_box</c>: inclusive (x0, y0, x1, y1), all zero for an empty mask.</summary>
     public BoxXyxy Box()

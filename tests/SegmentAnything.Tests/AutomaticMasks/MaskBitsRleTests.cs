@@ -59,6 +59,7 @@ public class MaskBitsRleTests
                         var got = ws.Bits.ToCocoRle(crop, imageH, imageW);
                         Assert.Equal((imageH, imageW), (got.Height, got.Width));
                         Assert.True(expected.Counts.AsSpan().SequenceEqual(got.Counts), $"kind {kind}, crop {crop} in {imageW}x{imageH}, {bits}-bit path");
+                        Assert.Equal(expected.Area, ws.Bits.Area());
                     }
                 }
             }
