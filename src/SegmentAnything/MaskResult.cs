@@ -84,7 +84,7 @@ public sealed class MaskResult
             return;
         }
         if (_upsampling == Upsampling.SamBilinear)
-            MaskPostprocessing.PostprocessMask(LowResLogits, index, LowResHeight, LowResWidth, _imgSize, _inputSize, (Height, Width), destination, InclusiveThreshold);
+            SamMaskWriter.Write(LowResLogits, index, SamUpsamplePlan.For(LowResHeight, LowResWidth, _imgSize, _inputSize, (Height, Width)), destination, InclusiveThreshold);
         else
             BicubicMask(index, destination[..plane]);
     }

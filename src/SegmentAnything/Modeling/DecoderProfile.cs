@@ -39,6 +39,15 @@ internal static class DecoderProfile
         return now;
     }
 
+    /// <summary>As <see cref="Lap"/> for a stage whose kernels ran on <paramref name="threads"/> threads at once (wall time × threads).</summary>
+    public static long Lap(int stage, long start, int threads)
+    {
+        if (!Enabled) return 0;
+        long now = Stopwatch.GetTimestamp();
+        Interlocked.Add(ref Ticks[stage], (now - start) * threads);
+        return now;
+    }
+
     private static void Print()
     {
         double total = 0;

@@ -1,3 +1,4 @@
+using SegmentAnything.Kernels;
 using SegmentAnything.Checkpoints;
 using SegmentAnything.Imaging;
 using SegmentAnything.Tensors;
@@ -150,16 +151,23 @@ public sealed class EfficientSam
         float[]? logits = null;
         var iou = new float[queries * m];
         int maskSize = 0;
-        for (int q = 0; q < queries; q++)
+        var gate = new object();
+        // Queries are independent and each one's products are too small to keep two threads busy, so several
+        // queries run side by side, each on one thread (every kernel splits work the same way on one thread
+        // as on several, so a query's outputs do not depend on how many are decoded together).
+        KernelParallel.ForEachSerial(queries, q =>
         {
             float[] sparse = PromptEncoder.Embed(rescaled.AsSpan(q * k * 2, k * 2), kept.AsSpan(q * k, k), k);
             var (masks, side, quality) = MaskDecoder.PredictMasks(imageTokens, peTokens, image.FirstBlock, s, sparse, k);
             int plane = side * side;
-            maskSize = side;
-            logits ??= new float[queries * m * plane];
+            lock (gate)
+            {
+                maskSize = side;
+                logits ??= new float[queries * m * plane];
+            }
             masks.AsSpan(first * plane, m * plane).CopyTo(logits.AsSpan(q * m * plane));
             quality.AsSpan(first, m).CopyTo(iou.AsSpan(q * m));
-        }
+        });
         return new EfficientSamPrediction(new Tensor(iou, queries, m), new Tensor(logits!, queries, m, maskSize, maskSize), originalSize);
     }
 

@@ -193,7 +193,7 @@ internal sealed class EfficientSamUpscalingLayer
         double mean = EfficientSamOps.Sum(x) / x.Length;
         double variance = EfficientSamOps.SumSquaredDeviations(x, (float)mean) / x.Length;
         double rstd = 1.0 / Math.Sqrt(variance + GroupNormEps);
-        Parallel.For(0, channels, c =>
+        KernelParallel.For(channels, KernelParallel.MaxThreads, c =>
         {
             float scale = (float)(rstd * weight[c]);
             float shift = (float)(bias[c] - rstd * weight[c] * mean);

@@ -68,7 +68,7 @@ internal static class EfficientSamMultiHeadAttention
             if (tasks == 1 || (long)nq * nk * headDim < 1 << 18)
                 for (int t = 0; t < tasks; t++) RunTask(t);
             else
-                Parallel.For(0, tasks, RunTask);
+                KernelParallel.For(tasks, KernelParallel.MaxThreads, RunTask);
         }
         finally
         {

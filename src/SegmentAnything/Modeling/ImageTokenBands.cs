@@ -19,10 +19,11 @@ internal static unsafe class ImageTokenBands
     /// <summary>
     /// As <see cref="Finish(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, PackedMatrix, PackedMatrix, int, int, LayerNormParams, Span{float}, Span{float})"/>
     /// with x, the attention's output, produced band by band as probsTᵀ · values + outBias (<paramref name="probsT"/>
-    /// [cols, nk], <paramref name="values"/> packed [cols, dim]), so the [nk, dim] output never leaves L1.
+    /// [cols, nk], <paramref name="values"/> packed [cols, dim]), so the [nk, dim] output never leaves L1. With empty
+    /// <paramref name="keys"/> only the LayerNorm statistics are kept (the factored form needs no rows of the last block).
     /// </summary>
     public static void Finish(ReadOnlySpan<float> probsT, PackedMatrix values, ReadOnlySpan<float> outBias, ReadOnlySpan<float> residual,
-        ReadOnlySpan<float> pos, Span<float> keys, PackedMatrix kpeT, PackedMatrix keysB, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
+        ReadOnlySpan<float> pos, Span<float> keys, PackedMatrix? kpeT, PackedMatrix? keysB, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
     {
         if (values.N != dim) throw new ArgumentException("Attention values do not match the image tokens.");
         var band = _outBand is { } b && b.Length >= Band * dim ? b : _outBand = new float[Band * dim];
@@ -32,7 +33,8 @@ internal static unsafe class ImageTokenBands
             long t = DecoderProfile.Start();
             Gemm.MatMul(count, probsT[r0..], nk, true, values, band, dim, outBias);
             DecoderProfile.Lap(DecoderProfile.I2tOut, t);
-            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys[(r0 * dim)..], kpeT, keysB, r0, count, nk, dim, norm,
+            // Without keys only the statistics are wanted: the normalised band is written over itself, in L1.
+            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys.IsEmpty ? band : keys[(r0 * dim)..], keys.IsEmpty ? null : kpeT, keysB, r0, count, nk, dim, norm,
                 mean.IsEmpty ? default : mean[r0..], rstd.IsEmpty ? default : rstd[r0..]);
         }
     }
@@ -56,7 +58,7 @@ internal static unsafe class ImageTokenBands
 
     /// <summary>One band: tokens [r0, r0+count), every span starting at the band's first token.</summary>
     private static void Finish(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> pos, Span<float> keys,
-        PackedMatrix kpeT, PackedMatrix keysB, int r0, int count, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
+        PackedMatrix? kpeT, PackedMatrix? keysB, int r0, int count, int nk, int dim, LayerNormParams norm, Span<float> mean, Span<float> rstd)
     {
         var band = _kpeBand is { } b && b.Length >= Band * dim ? b : _kpeBand = new float[Band * dim];
         int n = count * dim;
@@ -64,6 +66,8 @@ internal static unsafe class ImageTokenBands
         ResidualLayerNorm.Apply(x[..n], residual[..n], pos[..n], keys[..n], band, count, dim,
             norm.Weight, norm.Bias, norm.Eps, mean.IsEmpty ? default : mean[..count], rstd.IsEmpty ? default : rstd[..count]);
         t = DecoderProfile.Lap(DecoderProfile.I2tRln, t);
+        // Factored decoding reads no materialised image tokens: nothing to pack.
+        if (kpeT is null || keysB is null) return;
         fixed (float* pk = keys) fixed (float* pq = band)
         {
             PackRows(keysB, new MatrixRef(pk - (long)r0 * dim, dim, false), r0, count);

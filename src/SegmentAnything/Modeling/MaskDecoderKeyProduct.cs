@@ -19,7 +19,7 @@ internal sealed class MaskDecoderKeyProduct
     private readonly PackedMatrix[] _m;   // M_b [dim, n]
     private readonly float[] _extras;     // [3·layers, n]: per block a_b = bo_b·M_b, s_b = 1ᵀM_b, e_b = β_b·M_{b+1} (+ bias for the last)
 
-    [ThreadStatic] private static float[]? t_lhs, t_g;
+    [ThreadStatic] private static float[]? t_lhs, t_g, t_g0;
 
     /// <param name="weight">The product's weight [dim, n].</param>
     /// <param name="bias">Its bias [n].</param>
@@ -80,24 +80,35 @@ internal sealed class MaskDecoderKeyProduct
             Gemm.MatMul(f.Cols, f.LayerValues(b), _dim, false, _m[b], f.Rhs.AsSpan(b * f.Cols * _n), _n);
     }
 
+    /// <summary>As <see cref="PrepareRhs(DecoderKeyFactors)"/> into a caller's buffer [<see cref="Depth"/>(cols), n].</summary>
+    public void PrepareRhs(DecoderKeyFactors f, Span<float> rhs)
+    {
+        int k = Depth(f.Cols);
+        if (f.Layers < _layers || rhs.Length < k * _n) throw new ArgumentException("Right-hand operand buffer too small.");
+        _extras.CopyTo(rhs[(_layers * f.Cols * _n)..]);
+        for (int b = 0; b < _layers; b++)
+            Gemm.MatMul(f.Cols, f.LayerValues(b), _dim, false, _m[b], rhs[(b * f.Cols * _n)..], _n);
+    }
+
     /// <summary>
-    /// Rows [<paramref name="tok0"/>, tok0 + tokens) of keys·W + bias into <paramref name="dst"/> [tokens, n],
-    /// from the per-image product and the prompt's factors (<see cref="PrepareRhs"/> first). On the calling thread.
+    /// The prompt's left operand for tokens [<paramref name="tok0"/>, tok0 + tokens), stored transposed
+    /// [<see cref="Depth"/>(cols), tokens], and the per-image product's row scale G_0 [tokens]: keys·W + bias =
+    /// G_0 ⊙ (src·M_0) + lhsᵀ·rhs. It depends only on the factors and the number of blocks, not on W.
     /// </summary>
-    public unsafe void Rows(DecoderKeyFactors f, float[] imageProduct, int tok0, int tokens, Span<float> dst)
+    public unsafe void Lhs(DecoderKeyFactors f, int tok0, int tokens, Span<float> lhs, Span<float> g0)
     {
         int cols = f.Cols, k = Depth(cols), nk = f.Tokens, d = _layers;
-        if (f.Rhs is null) throw new InvalidOperationException("Key factors have no right-hand operand.");
-        if (tok0 < 0 || tok0 + tokens > nk || dst.Length < tokens * _n || imageProduct.Length < nk * _n)
-            throw new ArgumentException("Key product rows out of range.");
-        float[] g = Buffer(ref t_g, (d + 1) * tokens), lhs = Buffer(ref t_lhs, k * tokens);
-        fixed (float* pg = g, pl = lhs, ps = f.Stats, pp = f.ProbsT, pi = imageProduct, pd = dst)
+        if (f.Layers < d || tok0 < 0 || tok0 + tokens > nk || lhs.Length < k * tokens || g0.Length < tokens)
+            throw new ArgumentException("Key factor rows out of range.");
+        float[] g = Buffer(ref t_g, (d + 1) * tokens);
+        fixed (float* pg = g, ps = f.Stats, pp = f.ProbsT)
+        fixed (float* pl = lhs)
         {
             // G_b = r_b·G_{b+1}, G_D = 1.
             new Span<float>(pg + d * tokens, tokens).Fill(1f);
             for (int b = d - 1; b >= 0; b--)
                 Mul(pg + b * tokens, pg + (b + 1) * tokens, ps + (2 * b + 1) * nk + tok0, 1f, tokens);
-            // Left operand stored transposed [k, tokens]: each block's probabilities scaled by G_b, then the coefficient rows.
+            // Each block's probabilities scaled by G_b, then the coefficient rows.
             for (int b = 0; b < d; b++)
             {
                 for (int j = 0; j < cols; j++)
@@ -107,9 +118,25 @@ internal sealed class MaskDecoderKeyProduct
                 Mul(e + tokens, pg + b * tokens, ps + 2 * b * nk + tok0, -1f, tokens);
                 new ReadOnlySpan<float>(pg + (b + 1) * tokens, tokens).CopyTo(new Span<float>(e + 2 * tokens, tokens));
             }
+        }
+        g.AsSpan(0, tokens).CopyTo(g0);
+    }
+
+    /// <summary>
+    /// Rows [<paramref name="tok0"/>, tok0 + tokens) of keys·W + bias into <paramref name="dst"/> [tokens, n],
+    /// from the per-image product and the prompt's factors (<see cref="PrepareRhs"/> first). On the calling thread.
+    /// </summary>
+    public unsafe void Rows(DecoderKeyFactors f, float[] imageProduct, int tok0, int tokens, Span<float> dst)
+    {
+        int k = Depth(f.Cols), nk = f.Tokens;
+        if (f.Rhs is null) throw new InvalidOperationException("Key factors have no right-hand operand.");
+        if (tok0 < 0 || tok0 + tokens > nk || dst.Length < tokens * _n || imageProduct.Length < nk * _n)
+            throw new ArgumentException("Key product rows out of range.");
+        float[] lhs = Buffer(ref t_lhs, k * tokens), g0 = Buffer(ref t_g0, tokens);
+        Lhs(f, tok0, tokens, lhs, g0);
+        fixed (float* pg = g0, pi = imageProduct, pd = dst)
             for (int t = 0; t < tokens; t++)
                 Scale(pd + (long)t * _n, pi + (long)(tok0 + t) * _n, pg[t], _n);
-        }
         Gemm.MatMulCore(Gemm.Isa, 1, tokens, _n, k, lhs, tokens, true, f.Rhs, _n, false, dst, _n, 1f, true, default, default);
     }
 

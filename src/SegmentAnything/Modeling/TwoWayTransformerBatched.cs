@@ -25,6 +25,8 @@ internal sealed class DecoderImageContext
     public required PackedMatrix[] FirstImageQT { get; init; }
     /// <summary>The per-image part of the reassociated first upscaling product (see <see cref="MaskDecoderKeyProduct"/>), when prepared.</summary>
     public float[]? KeyProduct { get; set; }
+    /// <summary>The later attentions' image-side projections in factored form (<see cref="FactoredAttention"/>), once a batch needed them.</summary>
+    public FactoredImageContext? Factored { get; set; }
 }
 
 internal sealed partial class TwoWayTransformer
@@ -96,6 +98,8 @@ internal sealed partial class TwoWayTransformer
     /// one image. Returns the updated tokens and each prompt's image tokens [nk, dim] (rented: give them back
     /// with <see cref="ReturnImageBuffers"/>). Only each prompt's first <paramref name="keptTokens"/> output
     /// tokens are final (the IoU and mask tokens); the later ones skip the last attention and are not meaningful.
+    /// With <paramref name="factors"/> (and <see cref="UseFactoredAttention"/>) the image tokens are only recorded in them
+    /// and the returned buffers hold no final image tokens.
     /// </summary>
     public (float[] Queries, float[][] Keys) ForwardBatched(float[] pointEmbedding, DecoderImageContext ctx, int prompts, int nq, int keptTokens,
         DecoderKeyFactors[]? factors = null)
@@ -103,26 +107,32 @@ internal sealed partial class TwoWayTransformer
         int nk = ctx.Tokens, size = nk * Dim;
         DecoderProfile.Prompts(prompts);
         var keys = new float[prompts][];
-        // Each prompt's image tokens packed as the next attention's operands, (keys + pe)ᵀ and keys, rewritten by every block.
-        var kpeT = new PackedMatrix[prompts];
-        var keysB = new PackedMatrix[prompts];
+        // With factors, the later attentions read the image tokens in factored form and nothing is packed.
+        var fc = factors is null || !UseFactoredAttention ? null : GetFactored(ctx);
+        // Else each prompt's image tokens packed as the next attention's operands, (keys + pe)ᵀ and keys, rewritten by every block.
+        var kpeT = new PackedMatrix?[prompts];
+        var keysB = new PackedMatrix?[prompts];
         for (int p = 0; p < prompts; p++)
         {
             keys[p] = RentImageBuffer(size);
+            if (fc is not null) continue;
             kpeT[p] = RentPacked(Dim, nk);
             keysB[p] = RentPacked(nk, Dim);
         }
         float[] queries = pointEmbedding;
         for (int i = 0; i < _layers.Length; i++)
-            queries = _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors);
+            queries = fc is null ? _layers[i].ForwardBatched(this, queries, keys, kpeT, keysB, pointEmbedding, ctx, prompts, nq, i, factors)
+                : _layers[i].ForwardFactored(this, queries, keys, pointEmbedding, ctx, prompts, nq, i, factors!, fc);
         float[] q = TokenArena.Sum(queries, pointEmbedding);
         float[] qp = TokenArena.Forward(_finalAttn.Q, q, prompts * nq);
         // Only the kept tokens attend; the others' rows stay zero, as they would be unrented.
         float[] merged = TokenArena.Rent(prompts * nq * _finalAttn.InternalDim);
         Array.Clear(merged);
         int fd = _finalAttn.InternalDim;
-        KernelParallel.ForEachSerial(prompts, p =>
-            _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p], keysB[p], merged.AsSpan(p * nq * fd), keptTokens, nk));
+        if (fc is null)
+            KernelParallel.ForEachSerial(prompts, p =>
+                _finalAttn.AttendToImage(qp.AsSpan(p * nq * fd), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * fd), keptTokens, nk));
+        else FactoredChunk.Attend(_finalAttn, qp, fc.FinalK, fc.FinalV, factors!, merged, prompts, nq, keptTokens, DecoderProfile.Final);
         ReturnPacked(kpeT);
         ReturnPacked(keysB);
         float[] attn = TokenArena.Forward(_finalAttn.Out, merged, prompts * nq);
@@ -148,7 +158,7 @@ internal sealed partial class TwoWayAttentionBlock
     /// the next attention's operands (<paramref name="kpeT"/> = (keys + pe)ᵀ, <paramref name="keysB"/> = keys); in
     /// the first block they are inputs from <paramref name="ctx"/> (the shared image tokens) and only outputs here.
     /// </summary>
-    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix[] kpeT, PackedMatrix[] keysB, float[] queryPe, DecoderImageContext ctx,
+    public float[] ForwardBatched(TwoWayTransformer owner, float[] queries, float[][] keys, PackedMatrix?[] kpeT, PackedMatrix?[] keysB, float[] queryPe, DecoderImageContext ctx,
         int prompts, int nq, int layer, DecoderKeyFactors[]? factors)
     {
         bool first = layer == 0;
@@ -171,7 +181,7 @@ internal sealed partial class TwoWayAttentionBlock
         {
             long t = DecoderProfile.Start();
             if (first) _tokenToImage.AttendPacked(qp.AsSpan(p * nq * id), ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged.AsSpan(p * nq * id), nq, nk);
-            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpeT[p], keysB[p], merged.AsSpan(p * nq * id), nq, nk);
+            else _tokenToImage.AttendToImage(qp.AsSpan(p * nq * id), kpeT[p]!, keysB[p]!, merged.AsSpan(p * nq * id), nq, nk);
             if (first) DecoderProfile.Lap(DecoderProfile.T2iPv, t);
         });
         t0 = DecoderProfile.Start();

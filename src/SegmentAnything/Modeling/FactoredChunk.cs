@@ -1,0 +1,209 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using SegmentAnything.Kernels;
+
+namespace SegmentAnything.Modeling;
+
+/// <summary>
+/// The image side of a chunk of prompts' attentions with the image tokens in factored form. A prompt's scores
+/// are kept token-major [(token, head), image token], so for one head the rows of every prompt in the chunk are
+/// evenly strided: each per-image per-head operand (2 MB for MobileSAM's 64x64 grid) is streamed once per chunk
+/// in one product of all the chunk's token rows, instead of once per prompt in products of a few rows.
+/// </summary>
+internal static class FactoredChunk
+{
+    /// <summary>out[(row, head), tokens] (+)= q[row, head's columns] · heads[h] for <paramref name="rows"/> rows.</summary>
+    public static void HeadProducts(ReadOnlySpan<float> q, int ldq, int rows, PackedMatrix[] heads, Span<float> output, int nk)
+    {
+        int hd = heads[0].K;
+        for (int h = 0; h < heads.Length; h++)
+            Gemm.MatMul(rows, q[(h * hd)..], ldq, false, heads[h], output[(h * nk)..], heads.Length * nk);
+    }
+
+    /// <summary>
+    /// One prompt's unscaled scores [(token, head), tokens] for its first <paramref name="nq"/> tokens, from the chunk's
+    /// per-image parts (<paramref name="image"/>, <paramref name="pe"/>, this prompt's slices) and the prompt's factors,
+    /// block by block as the image tokens were built: C = image; per block b, C = r_b ⊙ (C + (q·R_b)·P_b + α_b − σ_b·μ_b) + ε_b,
+    /// then + pe (<see cref="MaskDecoderKeyProduct"/>'s sum in nested form, so no scaled copy of the probabilities is made).
+    /// <paramref name="scores"/> may be <paramref name="image"/>.
+    /// </summary>
+    public static void CombineScores(ReadOnlySpan<float> image, ReadOnlySpan<float> pe, FactoredImageProjection proj, DecoderKeyFactors f,
+        ReadOnlySpan<float> q, int ldq, int nq, Span<float> scores)
+    {
+        int nk = f.Tokens, cols = f.Cols, d = proj.Product.Layers, k = proj.Product.Depth(cols), n = proj.Width, heads = proj.Heads, hd = n / heads, rows = heads * nq;
+        Span<float> rhs = DecoderScratch.Get(DecoderScratch.FactorRhs, k * n);
+        proj.Product.PrepareRhs(f, rhs);
+        Span<float> wf = DecoderScratch.Get(DecoderScratch.FactorSmall, rows * k);
+        Gemm.MatMulBatched(heads, nq, k, hd, q, ldq, hd, false, rhs, n, hd, true, wf, heads * k, k);
+        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(image), ref MemoryMarshal.GetReference(scores)))
+            image[..(rows * nk)].CopyTo(scores);
+        for (int b = 0; b < d; b++)
+        {
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, cols, wf[(b * cols)..], k, false, f.Probs(b), nk, false, scores, nk, 1f, true, default, default);
+            ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
+            for (int row = 0; row < rows; row++)
+            {
+                int c = row * k + d * cols + 3 * b;
+                Horner(scores.Slice(row * nk, nk), r, mu, wf[c], wf[c + 1], wf[c + 2], b == d - 1 ? pe.Slice(row * nk, nk) : default);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The factored values' left operand z [rows, k] for probabilities <paramref name="probs"/> [rows, tokens] (which end scaled
+    /// by G_0, ready for the image part): per block b, with P scaled by G_{b+1} then G_b, the columns (P⊙G_b)·P_bᵀ and the
+    /// coefficients rowsum(P⊙G_b), −(P⊙G_b)·μ_b, rowsum(P⊙G_{b+1}) of <see cref="MaskDecoderKeyProduct"/>'s constant rows.
+    /// </summary>
+    public static void ValuesLhs(Span<float> probs, int rows, MaskDecoderKeyProduct product, DecoderKeyFactors f, Span<float> z)
+    {
+        int nk = f.Tokens, cols = f.Cols, d = product.Layers, k = product.Depth(cols);
+        for (int b = d - 1; b >= 0; b--)
+        {
+            ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
+            for (int row = 0; row < rows; row++)
+            {
+                var (before, after, dot) = ScaleAndSum(probs.Slice(row * nk, nk), r, mu);
+                int c = row * k + d * cols + 3 * b;
+                (z[c], z[c + 1], z[c + 2]) = (after, -dot, before);
+            }
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, cols, nk, probs, nk, false, f.Probs(b), nk, true, z[(b * cols)..], k, 1f, false, default, default);
+        }
+    }
+
+    /// <summary>c = r ⊙ (c + alpha − sigma·mu) + eps (+ pe).</summary>
+    private static unsafe void Horner(Span<float> c, ReadOnlySpan<float> r, ReadOnlySpan<float> mu, float alpha, float sigma, float eps, ReadOnlySpan<float> pe)
+    {
+        int n = c.Length, j = 0;
+        fixed (float* pc = c, pr = r, pm = mu, pp = pe)
+        {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> va = Vector512.Create(alpha), vs = Vector512.Create(sigma), ve = Vector512.Create(eps);
+                if (pe.IsEmpty)
+                    for (; j <= n - 16; j += 16)
+                        (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + va - vs * Vector512.Load(pm + j)) + ve).Store(pc + j);
+                else
+                    for (; j <= n - 16; j += 16)
+                        (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + va - vs * Vector512.Load(pm + j)) + ve + Vector512.Load(pp + j)).Store(pc + j);
+            }
+            for (; j < n; j++) pc[j] = pr[j] * (pc[j] + alpha - sigma * pm[j]) + eps + (pe.IsEmpty ? 0f : pp[j]);
+        }
+    }
+
+    /// <summary>Sum of p, then p ⊙= r, then the sum of p and its dot product with mu.</summary>
+    private static unsafe (float Before, float After, float Dot) ScaleAndSum(Span<float> p, ReadOnlySpan<float> r, ReadOnlySpan<float> mu)
+    {
+        int n = p.Length, j = 0;
+        float before = 0, after = 0, dot = 0;
+        fixed (float* pp = p, pr = r, pm = mu)
+        {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> sb = default, sa = default, sd = default;
+                for (; j <= n - 16; j += 16)
+                {
+                    var v = Vector512.Load(pp + j);
+                    sb += v;
+                    v *= Vector512.Load(pr + j);
+                    v.Store(pp + j);
+                    sa += v;
+                    sd = Vector512.FusedMultiplyAdd(v, Vector512.Load(pm + j), sd);
+                }
+                (before, after, dot) = (Vector512.Sum(sb), Vector512.Sum(sa), Vector512.Sum(sd));
+            }
+            for (; j < n; j++)
+            {
+                before += pp[j];
+                pp[j] *= pr[j];
+                after += pp[j];
+                dot += pp[j] * pm[j];
+            }
+        }
+        return (before, after, dot);
+    }
+
+    /// <summary>
+    /// Token→image attention of a chunk of prompts (<paramref name="qp"/> [prompts·nq, width]) over factored image tokens; only each
+    /// prompt's first <paramref name="kept"/> tokens attend (the other rows of <paramref name="merged"/> are left as they are).
+    /// </summary>
+    public static void Attend(DecoderAttention attn, float[] qp, FactoredImageProjection keys, FactoredImageProjection values, DecoderKeyFactors[] factors,
+        float[] merged, int prompts, int nq, int kept, int stage)
+    {
+        int id = attn.InternalDim, heads = attn.Heads, hd = id / heads, cols = heads * nq, nk = factors[0].Tokens, threads = KernelParallel.MaxThreads;
+        int k = keys.Product.Depth(factors[0].Cols), kv = values.Product.Depth(factors[0].Cols);
+        float[] s = TokenArena.Rent(prompts * cols * nk), s2 = TokenArena.Rent(prompts * cols * nk);
+        float[] z = TokenArena.Rent(prompts * cols * kv), rhsV = TokenArena.Rent(prompts * kv * id);
+        long t = DecoderProfile.Start();
+        HeadProducts(qp, id, prompts * nq, keys.Image, s, nk);
+        HeadProducts(qp, id, prompts * nq, keys.Pe!, s2, nk);
+        DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, t, threads);
+        KernelParallel.ForEachSerial(prompts, p =>
+        {
+            long tp = DecoderProfile.Start();
+            var f = factors[p];
+            int rows = heads * kept, o = p * cols * nk;
+            Span<float> sp = s.AsSpan(o, cols * nk);
+            CombineScores(sp, s2.AsSpan(o, cols * nk), keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
+            tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, tp);
+            Elementwise.Scale(sp[..(rows * nk)], 1f / MathF.Sqrt(hd));
+            Normalization.Softmax(sp, rows, nk);
+            tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iSoftmax, tp);
+            if (values.Product.Depth(f.Cols) != kv) throw new InvalidOperationException("Factored values do not match.");
+            ValuesLhs(sp, rows, values.Product, f, z.AsSpan(p * cols * kv, rows * kv));
+            // Tokens that do not attend contribute nothing to the chunk's image product.
+            sp[(rows * nk)..].Clear();
+            values.Product.PrepareRhs(f, rhsV.AsSpan(p * kv * id, kv * id));
+            DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, tp);
+        });
+        t = DecoderProfile.Start();
+        HeadProducts(s, heads * nk, prompts * nq, values.Image, merged, id, nk);
+        t = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, t, threads);
+        KernelParallel.ForEachSerial(prompts, p =>
+            Gemm.MatMulBatched(heads, kept, hd, kv, z.AsSpan(p * cols * kv), heads * kv, kv, false, rhsV.AsSpan(p * kv * id), id, hd, false,
+                merged.AsSpan(p * nq * id), id, hd, 1f, accumulate: true));
+        DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, t);
+    }
+
+    /// <summary>The first block's token→image attention of a chunk of prompts against the shared projected image tokens.</summary>
+    public static void AttendFirst(DecoderAttention attn, float[] qp, PackedMatrix[] keysT, PackedMatrix[] values, float[] merged, int prompts, int nq, int nk)
+    {
+        int id = attn.InternalDim, heads = attn.Heads, hd = id / heads, cols = heads * nq, threads = KernelParallel.MaxThreads;
+        float[] s = TokenArena.Rent(prompts * cols * nk);
+        long t = DecoderProfile.Start();
+        HeadProducts(qp, id, prompts * nq, keysT, s, nk);
+        DecoderProfile.Lap(DecoderProfile.T2iScores, t, threads);
+        KernelParallel.ForEachSerial(prompts, p =>
+        {
+            long tp = DecoderProfile.Start();
+            Span<float> sp = s.AsSpan(p * cols * nk, cols * nk);
+            Elementwise.Scale(sp, 1f / MathF.Sqrt(hd));
+            Normalization.Softmax(sp, cols, nk);
+            DecoderProfile.Lap(DecoderProfile.T2iSoftmax, tp);
+        });
+        t = DecoderProfile.Start();
+        HeadProducts(s, heads * nk, prompts * nq, values, merged, id, nk);
+        DecoderProfile.Lap(DecoderProfile.T2iPv, t, threads);
+    }
+
+    /// <summary>Per head h: out[row, h's columns] = a[(row, h), tokens] · values[h] (a: [rows][heads][tokens] with row stride <paramref name="lda"/>).</summary>
+    private static void HeadProducts(ReadOnlySpan<float> a, int lda, int rows, PackedMatrix[] values, Span<float> output, int ldo, int nk)
+    {
+        int hd = values[0].N;
+        for (int h = 0; h < values.Length; h++)
+            Gemm.MatMul(rows, a[(h * nk)..], lda, false, values[h], output[(h * hd)..], ldo);
+    }
+
+    /// <summary>dst[r] = a[r] ⊙ g + b[r] for rows of <paramref name="n"/> (dst may be a).</summary>
+    private static void MultiplyAdd(ReadOnlySpan<float> a, ReadOnlySpan<float> g, ReadOnlySpan<float> b, Span<float> dst, int rows, int n)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            int o = r * n;
+            var d = dst.Slice(o, n);
+            a.Slice(o, n).CopyTo(d);
+            Elementwise.Multiply(d, g);
+            Elementwise.Add(d, b.Slice(o, n));
+        }
+    }
+}
