@@ -63,3 +63,25 @@ public class FusedSoftmaxTests
         for (int i = 0; i < n; i++) Assert.True(Math.Abs(x[i] - p[i]) <= 1e-6 + 1e-5 * p[i], $"element {i}: {x[i]} vs {p[i]}");
     }
 }
+
+/// <summary>The statistics-only residual LayerNorm against the full pass's statistics, bit for bit.</summary>
+public class ResidualLayerNormStatisticsTests
+{
+    [Theory]
+    [InlineData(5, 256, 0f)]
+    [InlineData(3, 24, 0f)]
+    [InlineData(4, 256, 500f)]
+    public void StatisticsMatchTheFullPass(int rows, int dim, float offset)
+    {
+        var rng = new Random(rows * 31 + dim);
+        float[] Rand(int n, float o) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = o + (float)(rng.NextDouble() * 2 - 1) * 3f; return a; }
+        float[] x = Rand(rows * dim, offset), res = Rand(rows * dim, 0f), pos = Rand(rows * dim, 0f), w = Rand(dim, 1f), b = Rand(dim, 0f);
+        float[] y = new float[rows * dim], q = new float[rows * dim], mean = new float[rows], rstd = new float[rows];
+        ResidualLayerNorm.Apply(x, res, pos, y, q, rows, dim, w, b, 1e-5f, mean, rstd);
+        float[] sx = (float[])x.Clone(), sm = new float[rows], sr = new float[rows];
+        ResidualLayerNorm.Statistics(sx, res, rows, dim, 1e-5f, sm, sr);
+        Assert.Equal(mean, sm);
+        Assert.Equal(rstd, sr);
+        for (int i = 0; i < sx.Length; i++) Assert.Equal(x[i] + res[i], sx[i]);
+    }
+}
