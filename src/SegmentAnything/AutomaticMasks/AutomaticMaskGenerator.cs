@@ -36,6 +36,7 @@ public sealed class AutomaticMaskGenerator
     private sealed class Candidate
     {
         public required CocoRle Rle;
+        public required long Area;
         public required BoxXyxy Box;
         public required float Iou;
         public required float Stability;
@@ -89,7 +90,7 @@ public sealed class AutomaticMaskGenerator
             all = BoxNms.Run(all.Select(c => c.Box).ToList(), scores, o.CropNmsThresh).Select(i => all[i]).ToList();
         }
         if (o.MinMaskRegionArea > 0 && all.Count > 0) all = PostprocessSmallRegions(all, o.MinMaskRegionArea, Math.Max(o.BoxNmsThresh, o.CropNmsThresh));
-        var records = all.Select(c => new MaskRecord(c.Rle, c.Rle.Area, c.Box.ToXywh(), c.Iou, [c.X, c.Y], c.Stability, c.Crop.ToXywh())).ToList();
+        var records = all.Select(c => new MaskRecord(c.Rle, c.Area, c.Box.ToXywh(), c.Iou, [c.X, c.Y], c.Stability, c.Crop.ToXywh())).ToList();
         clock.Stop();
         LastTimings = new AmgTimings(clock.Ms(Stage.Encoder), clock.Ms(Stage.Decoder), clock.Ms(Stage.Post), prompts, candidates, records.Count);
         return records;
@@ -113,28 +114,41 @@ public sealed class AutomaticMaskGenerator
         }
         var imageBox = new BoxXyxy(0, 0, image.Width, image.Height);
         var data = new List<Candidate>();
-        for (int b0 = 0; b0 < n; b0 += o.PointsPerBatch)
+        // The candidates of one batch are evaluated while the decoder runs the next (the decoder's
+        // synchronisation points leave cores idle that they fill); one batch at most is in flight.
+        Task<Candidate?[]>? pending = null;
+        void Collect()
         {
-            cancellation.ThrowIfCancellationRequested();
-            int bn = Math.Min(o.PointsPerBatch, n - b0);
-            clock.Start(Stage.Decoder);
-            // Points whose every mask fails the IoU filter skip the decoder's upscaling; Evaluate drops them first.
-            var pred = _predictor.PredictPoints(points.AsSpan(2 * b0, 2 * bn), multimask: true, o.PredIouThresh > 0 ? o.PredIouThresh : null);
-            prompts += bn;
+            if (pending is null) return;
             clock.Start(Stage.Post);
-            candidates += bn * pred.MasksPerPoint;
-            int m = pred.MasksPerPoint;
-            var found = new Candidate?[bn * m];
-            // Candidates are independent: one worker each, results kept in candidate order.
-            Parallel.For(0, bn * m, RentWorkspace, (c, _, ws) =>
-            {
-                int i = c / m;
-                found[c] = Evaluate(ws, pred, i, c % m, crop, imageBox, image.Height, image.Width, points[2 * (b0 + i)], points[2 * (b0 + i) + 1]);
-                return ws;
-            }, _workspaces.Add);
+            var found = pending.GetAwaiter().GetResult();
+            pending = null;
             foreach (var c in found) if (c is not null) data.Add(c);
             batchDone();
         }
+        try
+        {
+            for (int b0 = 0; b0 < n; b0 += o.PointsPerBatch)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                int bn = Math.Min(o.PointsPerBatch, n - b0);
+                clock.Start(Stage.Decoder);
+                // Points whose every mask fails the IoU filter skip the decoder's upscaling; Evaluate drops them first.
+                var pred = _predictor.PredictPoints(points.AsSpan(2 * b0, 2 * bn), multimask: true, o.PredIouThresh > 0 ? o.PredIouThresh : null);
+                prompts += bn;
+                candidates += bn * pred.MasksPerPoint;
+                Collect();
+                int first = b0;
+                pending = Task.Run(() => EvaluateBatch(pred, first, bn, points, crop, imageBox, image.Height, image.Width), cancellation);
+            }
+            Collect();
+        }
+        finally
+        {
+            // An exception leaves no evaluation running on the workspaces.
+            if (pending is not null) try { pending.Wait(); } catch (Exception) { }
+        }
+        clock.Start(Stage.Post);
         if (data.Count == 0) return data;
         var keep = BoxNms.Run(data.Select(c => c.Box).ToList(), data.Select(c => c.Iou).ToArray(), o.BoxNmsThresh);
         var kept = new List<Candidate>(keep.Length);
@@ -147,6 +161,20 @@ public sealed class AutomaticMaskGenerator
             kept.Add(c);
         }
         return kept;
+    }
+
+    /// <summary>A batch's candidates, each independent: one worker each, results kept in candidate order (null where filtered out).</summary>
+    private Candidate?[] EvaluateBatch(PointBatchPrediction pred, int firstPoint, int count, double[] points, BoxXyxy crop, BoxXyxy imageBox, int imageH, int imageW)
+    {
+        int m = pred.MasksPerPoint;
+        var found = new Candidate?[count * m];
+        Parallel.For(0, count * m, RentWorkspace, (c, _, ws) =>
+        {
+            int i = c / m, p = firstPoint + i;
+            found[c] = Evaluate(ws, pred, i, c % m, crop, imageBox, imageH, imageW, points[2 * p], points[2 * p + 1]);
+            return ws;
+        }, _workspaces.Add);
+        return found;
     }
 
     private MaskWorkspace RentWorkspace() => _workspaces.TryTake(out var ws) ? ws : new MaskWorkspace();
@@ -175,7 +203,7 @@ public sealed class AutomaticMaskGenerator
         if (o.StabilityScoreThresh > 0 && !(stability >= o.StabilityScoreThresh)) return null;
         var box = bits.Box();
         if (AmgGeometry.IsBoxNearCropEdge(box, crop, imageBox)) return null;
-        return new Candidate { Rle = bits.ToCocoRle(crop, imageH, imageW), Box = box, Iou = iou, Stability = stability, X = x, Y = y, Crop = crop };
+        return new Candidate { Rle = bits.ToCocoRle(crop, imageH, imageW), Area = bits.Area(), Box = box, Iou = iou, Stability = stability, X = x, Y = y, Crop = crop };
     }
 
     /// <summary>amg's <c>postprocess_small_regions</c>: fill small holes, drop small islands, prefer unchanged masks in a new NMS.</summary>
@@ -204,6 +232,7 @@ public sealed class AutomaticMaskGenerator
             if (scores[i] == 0f)
             {
                 c.Rle = MaskRle.ToCocoRle(masks[i], c.Rle.Height, c.Rle.Width);
+                c.Area = c.Rle.Area;
                 c.Box = boxes[i];
             }
             result.Add(c);

@@ -16,10 +16,19 @@ public static unsafe class ColumnSoftmax
         if (groups < 0 || rows <= 0 || cols < 0) throw new ArgumentException("Column softmax needs positive widths.");
         if (x.Length < (long)groups * rows * cols) throw new ArgumentException("Column softmax input too small.");
         fixed (float* px = x)
-            for (int g = 0; g < groups; g++) Group(px + (long)g * rows * cols, rows, cols, scale);
+            for (int g = 0; g < groups; g++) Group(px + (long)g * rows * cols, px + (long)g * rows * cols, rows, cols, scale);
     }
 
-    private static void Group(float* p, int rows, int cols, float scale)
+    /// <summary>As <see cref="Apply(Span{float}, int, int, int, float)"/> reading x from <paramref name="src"/>, so no copy of the scores is made first.</summary>
+    public static void Apply(ReadOnlySpan<float> src, Span<float> dst, int groups, int rows, int cols, float scale)
+    {
+        if (groups < 0 || rows <= 0 || cols < 0) throw new ArgumentException("Column softmax needs positive widths.");
+        if (src.Length < (long)groups * rows * cols || dst.Length < (long)groups * rows * cols) throw new ArgumentException("Column softmax input too small.");
+        fixed (float* ps = src, pd = dst)
+            for (int g = 0; g < groups; g++) Group(ps + (long)g * rows * cols, pd + (long)g * rows * cols, rows, cols, scale);
+    }
+
+    private static void Group(float* src, float* p, int rows, int cols, float scale)
     {
         int j = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -30,7 +39,7 @@ public static unsafe class ColumnSoftmax
                 var max = Vector512.Create(float.NegativeInfinity);
                 for (int r = 0; r < rows; r++)
                 {
-                    var v = Vector512.Load(p + (long)r * cols + j) * s;
+                    var v = Vector512.Load(src + (long)r * cols + j) * s;
                     v.Store(p + (long)r * cols + j);
                     max = Vector512.Max(max, v);
                 }
@@ -52,7 +61,7 @@ public static unsafe class ColumnSoftmax
             float max = float.NegativeInfinity;
             for (int r = 0; r < rows; r++)
             {
-                float v = p[(long)r * cols + j] * scale;
+                float v = src[(long)r * cols + j] * scale;
                 p[(long)r * cols + j] = v;
                 max = MathF.Max(max, v);
             }

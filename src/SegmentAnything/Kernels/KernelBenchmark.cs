@@ -39,6 +39,14 @@ public static class KernelBenchmark
         ("decoder.batch64_mlp2", 448, 2048, 256),
     ];
 
+    /// <summary>Shapes timed with the int8 kernels (the quantised ViT-B encoder's products).</summary>
+    public static readonly (string Name, int M, int K, int N)[] Int8Shapes =
+    [
+        ("vit_b.qkv", 4096, 768, 2304),
+        ("vit_b.mlp1", 4096, 768, 3072),
+        ("vit_b.mlp2", 4096, 3072, 768),
+    ];
+
     /// <summary>Attention shapes: sequences x tokens, heads, head size, rel-pos grid side (0: none).</summary>
     public static readonly (string Name, int Sequences, int Tokens, int Heads, int HeadDim, int RelSide)[] AttentionShapes =
     [
@@ -58,6 +66,16 @@ public static class KernelBenchmark
             float[] a = Random(rng, m * k), w = Random(rng, k * n), c = new float[m * n];
             var packed = Gemm.PackB(w, k, n, k, bTransposed: true);
             yield return Time($"gemm.{name}_{m}x{k}x{n}", 2.0 * m * n * k, runs, () => Gemm.MatMul(m, a, k, false, packed, c, n));
+        }
+        // The int8 rows count a multiply-add as two operations like the float rows, so "GFLOP/s" reads as
+        // GOP/s against the float FMA peak: dynamic W8A8 as the int8 encoders run it (activation quantisation included).
+        foreach (var (name, m, k, n) in Int8Shapes)
+        {
+            if (!Wanted($"int8.{name}")) continue;
+            float[] a = Random(rng, m * k), c = new float[m * n];
+            var (values, scales) = Int8Quantize.Weights(Random(rng, k * n), n, k);
+            var weight = new Int8Matrix(values, scales, n, k);
+            yield return Time($"int8.{name}_{m}x{k}x{n}", 2.0 * m * n * k, runs, () => Int8Gemm.MatMul(a, k, m, weight, c, n));
         }
         if (!GlobalAttention.IsSupported) yield break;
         foreach (var (name, seqs, tokens, heads, hd, side) in AttentionShapes)

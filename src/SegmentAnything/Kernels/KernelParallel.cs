@@ -2,11 +2,15 @@ namespace SegmentAnything.Kernels;
 
 /// <summary>
 /// Work splitting shared by the kernels. Workers pull item indices from one counter, so uneven items
-/// (edge tiles, short rows) balance themselves without a scheduler per item.
+/// (edge tiles, short rows) balance themselves without a scheduler per item. Calls run on a persistent
+/// pool (<see cref="KernelWorkerPool"/>) with the calling thread taking part; calls made from inside an
+/// item, or while another thread owns the pool, run inline on their own thread.
 /// </summary>
 public static class KernelParallel
 {
     private static int _maxThreads = Environment.ProcessorCount;
+    private static KernelWorkerPool? _pool;
+    private static readonly Lock PoolLock = new();
 
     /// <summary>Set on threads that already run one of many independent items in parallel (see <see cref="ForEachSerial"/>).</summary>
     [ThreadStatic] private static bool _serial;
@@ -18,21 +22,30 @@ public static class KernelParallel
         set => _maxThreads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), "At least one thread.");
     }
 
+    internal static bool Serial
+    {
+        get => _serial;
+        set => _serial = value;
+    }
+
+    /// <summary>Workers are started on the first parallel call, so single-threaded runs never create them.</summary>
+    internal static KernelWorkerPool Pool
+    {
+        get
+        {
+            var pool = Volatile.Read(ref _pool);
+            if (pool != null) return pool;
+            lock (PoolLock)
+                return _pool ??= new KernelWorkerPool(Environment.ProcessorCount - 1);
+        }
+    }
+
     /// <summary>Runs body(0..count-1) on up to <paramref name="threads"/> threads; inline when one suffices.</summary>
     public static void For(int count, int threads, Action<int> body)
     {
         threads = Math.Min(Math.Min(threads, MaxThreads), count);
-        if (threads <= 1)
-        {
-            for (int i = 0; i < count; i++) body(i);
-            return;
-        }
-        int next = -1;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < count) body(i);
-        });
+        if (threads > 1 && Pool.TryFor(count, threads, body, serial: false)) return;
+        for (int i = 0; i < count; i++) body(i);
     }
 
     /// <summary>
@@ -48,18 +61,15 @@ public static class KernelParallel
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        int next = -1;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
+        if (Pool.TryFor(count, threads, body, serial: true)) return;
+        // The pool is taken by another caller: this thread alone runs the items, still one kernel thread each.
+        bool was = _serial;
+        _serial = true;
+        try
         {
-            bool was = _serial;
-            _serial = true;
-            try
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < count) body(i);
-            }
-            finally { _serial = was; }
-        });
+            for (int i = 0; i < count; i++) body(i);
+        }
+        finally { _serial = was; }
     }
 
     /// <summary>Splits [0, count) into contiguous ranges of at least <paramref name="minPerChunk"/> items.</summary>
@@ -67,11 +77,6 @@ public static class KernelParallel
     {
         int max = MaxThreads;
         int chunks = Math.Clamp(count / Math.Max(1, minPerChunk), 1, max * 4);
-        if (chunks == 1 || max == 1)
-        {
-            body(0, count);
-            return;
-        }
-        For(chunks, max, t => body((int)((long)count * t / chunks), (int)((long)count * (t + 1) / chunks)));
+        if (chunks == 1 || max == 1 || !Pool.TryForRanges(count, chunks, Math.Min(max, chunks), body)) body(0, count);
     }
 }

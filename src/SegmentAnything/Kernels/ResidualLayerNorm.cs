@@ -44,6 +44,62 @@ public static unsafe class ResidualLayerNorm
         }
     }
 
+    /// <summary>
+    /// Only the statistics <see cref="Apply(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, Span{float}, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, float, Span{float}, Span{float})"/>
+    /// would write (bit for bit the same values), for rows whose normalised values nobody reads: no affine or positional pass,
+    /// and <paramref name="pos"/> is never streamed. <paramref name="x"/> is overwritten with x + residual.
+    /// </summary>
+    public static void Statistics(Span<float> x, ReadOnlySpan<float> residual, int rows, int dim, float eps, Span<float> mean, Span<float> rstd)
+    {
+        long n = (long)rows * dim;
+        if (rows < 0 || dim <= 0) throw new ArgumentException("LayerNorm needs rows ≥ 0 and dim > 0.");
+        if (x.Length < n || residual.Length < n) throw new ArgumentException("Residual LayerNorm operands too small.");
+        if (mean.Length < rows || rstd.Length < rows) throw new ArgumentException("LayerNorm statistics outputs too small.");
+        fixed (float* px = x) fixed (float* pr = residual)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                long o = (long)r * dim;
+                (mean[r], rstd[r]) = RowStatistics(px + o, pr + o, dim, eps);
+            }
+        }
+    }
+
+    /// <summary>The first two passes of <see cref="Row"/>, in the same order (so the same rounding), y = x + res over x.</summary>
+    private static (float Mean, float Rstd) RowStatistics(float* x, float* res, int n, float eps)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && n % 16 == 0)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; i < n; i += 16)
+            {
+                var v = Vector512.Load(x + i) + Vector512.Load(res + i);
+                v.Store(x + i);
+                acc += v;
+            }
+            sum = Vector512.Sum(acc);
+            float mean = sum / n;
+            var vm = Vector512.Create(mean);
+            var sq = Vector512<float>.Zero;
+            for (i = 0; i < n; i += 16)
+            {
+                var d = Vector512.Load(x + i) - vm;
+                sq = Vector512.FusedMultiplyAdd(d, d, sq);
+            }
+            return (mean, 1f / MathF.Sqrt(Vector512.Sum(sq) / n + eps));
+        }
+        for (i = 0; i < n; i++)
+        {
+            x[i] += res[i];
+            sum += x[i];
+        }
+        float m = sum / n, ss = 0;
+        for (i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+        return (m, 1f / MathF.Sqrt(ss / n + eps));
+    }
+
     private static (float Mean, float Rstd) Row(float* x, float* res, float* pos, float* y, float* q, int n, float* w, float* b, float eps)
     {
         int i = 0;

@@ -36,16 +36,19 @@ internal static class FactoredChunk
         proj.Product.PrepareRhs(f, rhs);
         Span<float> wf = DecoderScratch.Get(DecoderScratch.FactorSmall, rows * k);
         Gemm.MatMulBatched(heads, nq, k, hd, q, ldq, hd, false, rhs, n, hd, true, wf, heads * k, k);
-        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(image), ref MemoryMarshal.GetReference(scores)))
-            image[..(rows * nk)].CopyTo(scores);
+        // With a separate output, the first block's product is written (not accumulated) and its Horner pass adds the
+        // image part: the same sum, without a pass copying the image part first.
+        bool inPlace = Unsafe.AreSame(ref MemoryMarshal.GetReference(image), ref MemoryMarshal.GetReference(scores));
         for (int b = 0; b < d; b++)
         {
-            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, cols, wf[(b * cols)..], k, false, f.Probs(b), nk, false, scores, nk, 1f, true, default, default);
+            bool addImage = b == 0 && !inPlace;
+            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, cols, wf[(b * cols)..], k, false, f.Probs(b), nk, false, scores, nk, 1f, !addImage, default, default);
             ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
             for (int row = 0; row < rows; row++)
             {
                 int c = row * k + d * cols + 3 * b;
-                Horner(scores.Slice(row * nk, nk), r, mu, wf[c], wf[c + 1], wf[c + 2], b == d - 1 ? pe.Slice(row * nk, nk) : default);
+                Horner(scores.Slice(row * nk, nk), addImage ? image.Slice(row * nk, nk) : default, r, mu, wf[c], wf[c + 1], wf[c + 2],
+                    b == d - 1 ? pe.Slice(row * nk, nk) : default);
             }
         }
     }
@@ -55,7 +58,8 @@ internal static class FactoredChunk
     /// by G_0, ready for the image part): per block b, with P scaled by G_{b+1} then G_b, the columns (P⊙G_b)·P_bᵀ and the
     /// coefficients rowsum(P⊙G_b), −(P⊙G_b)·μ_b, rowsum(P⊙G_{b+1}) of <see cref="MaskDecoderKeyProduct"/>'s constant rows.
     /// </summary>
-    public static void ValuesLhs(Span<float> probs, int rows, MaskDecoderKeyProduct product, DecoderKeyFactors f, Span<float> z)
+    /// <remarks>With <paramref name="lastSums"/> ([rows, 3]: before, after, dot) the last block's scaling already ran (<see cref="SoftmaxScaleAndSum"/>).</remarks>
+    public static void ValuesLhs(Span<float> probs, int rows, MaskDecoderKeyProduct product, DecoderKeyFactors f, Span<float> z, ReadOnlySpan<float> lastSums = default)
     {
         int nk = f.Tokens, cols = f.Cols, d = product.Layers, k = product.Depth(cols);
         for (int b = d - 1; b >= 0; b--)
@@ -63,7 +67,8 @@ internal static class FactoredChunk
             ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
             for (int row = 0; row < rows; row++)
             {
-                var (before, after, dot) = ScaleAndSum(probs.Slice(row * nk, nk), r, mu);
+                var (before, after, dot) = b == d - 1 && !lastSums.IsEmpty ? (lastSums[3 * row], lastSums[3 * row + 1], lastSums[3 * row + 2])
+                    : ScaleAndSum(probs.Slice(row * nk, nk), r, mu);
                 int c = row * k + d * cols + 3 * b;
                 (z[c], z[c + 1], z[c + 2]) = (after, -dot, before);
             }
@@ -71,23 +76,30 @@ internal static class FactoredChunk
         }
     }
 
-    /// <summary>c = r ⊙ (c + alpha − sigma·mu) + eps (+ pe).</summary>
-    private static unsafe void Horner(Span<float> c, ReadOnlySpan<float> r, ReadOnlySpan<float> mu, float alpha, float sigma, float eps, ReadOnlySpan<float> pe)
+    /// <summary>c = r ⊙ ((c (+ add)) + alpha − sigma·mu) + eps (+ pe).</summary>
+    private static unsafe void Horner(Span<float> c, ReadOnlySpan<float> add, ReadOnlySpan<float> r, ReadOnlySpan<float> mu, float alpha, float sigma, float eps,
+        ReadOnlySpan<float> pe)
     {
         int n = c.Length, j = 0;
-        fixed (float* pc = c, pr = r, pm = mu, pp = pe)
+        fixed (float* pc = c, pa = add, pr = r, pm = mu, pp = pe)
         {
             if (Vector512.IsHardwareAccelerated)
             {
                 Vector512<float> va = Vector512.Create(alpha), vs = Vector512.Create(sigma), ve = Vector512.Create(eps);
-                if (pe.IsEmpty)
+                if (add.IsEmpty && pe.IsEmpty)
                     for (; j <= n - 16; j += 16)
                         (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + va - vs * Vector512.Load(pm + j)) + ve).Store(pc + j);
-                else
+                else if (add.IsEmpty)
                     for (; j <= n - 16; j += 16)
                         (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + va - vs * Vector512.Load(pm + j)) + ve + Vector512.Load(pp + j)).Store(pc + j);
+                else if (pe.IsEmpty)
+                    for (; j <= n - 16; j += 16)
+                        (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + Vector512.Load(pa + j) + va - vs * Vector512.Load(pm + j)) + ve).Store(pc + j);
+                else
+                    for (; j <= n - 16; j += 16)
+                        (Vector512.Load(pr + j) * (Vector512.Load(pc + j) + Vector512.Load(pa + j) + va - vs * Vector512.Load(pm + j)) + ve + Vector512.Load(pp + j)).Store(pc + j);
             }
-            for (; j < n; j++) pc[j] = pr[j] * (pc[j] + alpha - sigma * pm[j]) + eps + (pe.IsEmpty ? 0f : pp[j]);
+            for (; j < n; j++) pc[j] = pr[j] * (pc[j] + (add.IsEmpty ? 0f : pa[j]) + alpha - sigma * pm[j]) + eps + (pe.IsEmpty ? 0f : pp[j]);
         }
     }
 
@@ -124,6 +136,60 @@ internal static class FactoredChunk
     }
 
     /// <summary>
+    /// Softmax of p·<paramref name="scale"/> in place (as the scores scaled then <see cref="Normalization.Softmax"/>), then as
+    /// <see cref="ScaleAndSum"/> in the same normalising pass: returns the probabilities' sum, and after p ⊙= r, its sum and dot with mu.
+    /// Needs Vector512.
+    /// </summary>
+    internal static unsafe (float Before, float After, float Dot) SoftmaxScaleAndSum(Span<float> p, float scale, ReadOnlySpan<float> r, ReadOnlySpan<float> mu)
+    {
+        int n = p.Length, j;
+        if (r.Length < n || mu.Length < n) throw new ArgumentException("Row statistics too short.");
+        fixed (float* pp = p, pr = r, pm = mu)
+        {
+            var vs = Vector512.Create(scale);
+            var vmax = Vector512.Create(float.NegativeInfinity);
+            for (j = 0; j <= n - 16; j += 16) vmax = Vector512.Max(vmax, Vector512.Load(pp + j) * vs);
+            float max = float.NegativeInfinity;
+            for (int l = 0; l < 16; l++) max = MathF.Max(max, vmax[l]);
+            for (; j < n; j++) max = MathF.Max(max, pp[j] * scale);
+            if (float.IsNegativeInfinity(max)) max = 0f;   // all -inf: 0/0 = NaN below, as PyTorch gives
+            var vm = Vector512.Create(max);
+            var acc = Vector512<float>.Zero;
+            for (j = 0; j <= n - 16; j += 16)
+            {
+                var e = VectorMath.Exp(Vector512.Load(pp + j) * vs - vm);
+                e.Store(pp + j);
+                acc += e;
+            }
+            float sum = Vector512.Sum(acc);
+            for (; j < n; j++) { float e = VectorMath.Exp(pp[j] * scale - max); pp[j] = e; sum += e; }
+            float inv = 1f / sum;
+            var vi = Vector512.Create(inv);
+            Vector512<float> sb = default, sa = default, sd = default;
+            for (j = 0; j <= n - 16; j += 16)
+            {
+                var v = Vector512.Load(pp + j) * vi;
+                sb += v;
+                v *= Vector512.Load(pr + j);
+                v.Store(pp + j);
+                sa += v;
+                sd = Vector512.FusedMultiplyAdd(v, Vector512.Load(pm + j), sd);
+            }
+            float before = Vector512.Sum(sb), after = Vector512.Sum(sa), dot = Vector512.Sum(sd);
+            for (; j < n; j++)
+            {
+                float v = pp[j] * inv;
+                before += v;
+                v *= pr[j];
+                pp[j] = v;
+                after += v;
+                dot += v * pm[j];
+            }
+            return (before, after, dot);
+        }
+    }
+
+    /// <summary>
     /// Token→image attention of a chunk of prompts (<paramref name="qp"/> [prompts·nq, width]) over factored image tokens; only each
     /// prompt's first <paramref name="kept"/> tokens attend (the other rows of <paramref name="merged"/> are left as they are).
     /// </summary>
@@ -146,11 +212,23 @@ internal static class FactoredChunk
             Span<float> sp = s.AsSpan(o, cols * nk);
             CombineScores(sp, s2.AsSpan(o, cols * nk), keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
             tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, tp);
-            Elementwise.Scale(sp[..(rows * nk)], 1f / MathF.Sqrt(hd));
-            Normalization.Softmax(sp, rows, nk);
-            tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iSoftmax, tp);
             if (values.Product.Depth(f.Cols) != kv) throw new InvalidOperationException("Factored values do not match.");
-            ValuesLhs(sp, rows, values.Product, f, z.AsSpan(p * cols * kv, rows * kv));
+            Span<float> sums = default;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                // The softmax's normalising pass also runs the values' last-block scaling and sums (one pass fewer, no scaling pass).
+                sums = DecoderScratch.Get(DecoderScratch.SoftmaxSums, 3 * rows);
+                int last = values.Product.Layers - 1;
+                for (int row = 0; row < rows; row++)
+                    (sums[3 * row], sums[3 * row + 1], sums[3 * row + 2]) = SoftmaxScaleAndSum(sp.Slice(row * nk, nk), 1f / MathF.Sqrt(hd), f.Rstd(last), f.Mean(last));
+            }
+            else
+            {
+                Elementwise.Scale(sp[..(rows * nk)], 1f / MathF.Sqrt(hd));
+                Normalization.Softmax(sp, rows, nk);
+            }
+            tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iSoftmax, tp);
+            ValuesLhs(sp, rows, values.Product, f, z.AsSpan(p * cols * kv, rows * kv), sums);
             // Tokens that do not attend contribute nothing to the chunk's image product.
             sp[(rows * nk)..].Clear();
             values.Product.PrepareRhs(f, rhsV.AsSpan(p * kv * id, kv * id));

@@ -33,8 +33,16 @@ internal static unsafe class ImageTokenBands
             long t = DecoderProfile.Start();
             Gemm.MatMul(count, probsT[r0..], nk, true, values, band, dim, outBias);
             DecoderProfile.Lap(DecoderProfile.I2tOut, t);
-            // Without keys only the statistics are wanted: the normalised band is written over itself, in L1.
-            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys.IsEmpty ? band : keys[(r0 * dim)..], keys.IsEmpty ? null : kpeT, keysB, r0, count, nk, dim, norm,
+            // Without keys only the statistics are wanted: no normalised rows, no positional pass.
+            if (keys.IsEmpty)
+            {
+                if (mean.IsEmpty || rstd.IsEmpty) throw new ArgumentException("Statistics-only pass needs the statistics outputs.");
+                t = DecoderProfile.Start();
+                ResidualLayerNorm.Statistics(band.AsSpan(0, count * dim), residual[(r0 * dim)..], count, dim, norm.Eps, mean[r0..], rstd[r0..]);
+                DecoderProfile.Lap(DecoderProfile.I2tRln, t);
+                continue;
+            }
+            Finish(band, residual[(r0 * dim)..], pos[(r0 * dim)..], keys[(r0 * dim)..], kpeT, keysB, r0, count, nk, dim, norm,
                 mean.IsEmpty ? default : mean[r0..], rstd.IsEmpty ? default : rstd[r0..]);
         }
     }

@@ -1,3 +1,5 @@
+using SegmentAnything.Kernels;
+
 namespace SegmentAnything.Modeling;
 
 /// <summary>
@@ -21,7 +23,7 @@ internal static class TinyViTLayout
         if (src.Length < (long)rows * cols || dst.Length < (long)rows * cols)
             throw new ArgumentException("Transpose buffers are too small.");
         int rowBlocks = (rows + Block - 1) / Block;
-        Parallel.For(0, rowBlocks, rb =>
+        KernelParallel.For(rowBlocks, KernelParallel.MaxThreads, rb =>
         {
             int r0 = rb * Block, r1 = Math.Min(rows, r0 + Block);
             for (int c0 = 0; c0 < cols; c0 += Block)

@@ -124,11 +124,11 @@ internal sealed partial class TwoWayAttentionBlock
             var f = factors[p];
             Span<float> probsT = f.Probs(layer), values = f.LayerValues(layer);
             int o = p * cols * nk;
-            if (first) s.AsSpan(o, cols * nk).CopyTo(probsT);
-            else FactoredChunk.CombineScores(s.AsSpan(o, cols * nk), s2.AsSpan(o, cols * nk), fc.I2tQ[layer]!, f, tk.AsSpan(p * nq * jd), jd, nq, probsT);
+            if (!first) FactoredChunk.CombineScores(s.AsSpan(o, cols * nk), s2.AsSpan(o, cols * nk), fc.I2tQ[layer]!, f, tk.AsSpan(p * nq * jd), jd, nq, probsT);
             t = DecoderProfile.Lap(DecoderProfile.I2tScores, t);
             // Each image token's softmax runs over the prompt's tokens: down the columns of [token, (head, image token)].
-            ColumnSoftmax.Apply(probsT, 1, nq, heads * nk, 1f / MathF.Sqrt(hd));
+            // The first block's scores are read from the chunk's buffer as they are, without a copy into the factors.
+            ColumnSoftmax.Apply(first ? s.AsSpan(o, cols * nk) : probsT, probsT, 1, nq, heads * nk, 1f / MathF.Sqrt(hd));
             t = DecoderProfile.Lap(DecoderProfile.I2tSoftmax, t);
             Gemm.MatMulBatched(heads, nq, dim, hd, tv.AsSpan(p * nq * jd), jd, hd, false, wo, jd, hd, true, values, heads * dim, dim);
             var packedValues = owner.RentPacked(cols, dim);
