@@ -93,6 +93,8 @@ public class ChannelsLastConvTests
     [InlineData(4, 6, 5, 3, 2, 11, 8)]
     [InlineData(2, 3, 4, 2, 1, 15, 14)]   // 4-wide kernel rows: the interior gather has no spare float
     [InlineData(3, 5, 2, 1, 0, 9, 6)]
+    [InlineData(3, 7, 16, 16, 0, 48, 37)] // patch embedding: kernel = stride, a ragged right edge left out
+    [InlineData(3, 5, 6, 4, 1, 19, 23)]   // wide kernel rows, padded border beside interior runs
     public void DenseMatchesReference(int cin, int cout, int k, int stride, int pad, int h, int w)
     {
         var rnd = new Random(cin * 13 + cout + k);
