@@ -176,16 +176,15 @@ internal sealed class EfficientSamVitBlock
             else EfficientSamMultiHeadAttention.Run(new(qkv, 3 * d, 0), new(qkv, 3 * d, d), new(qkv, 3 * d, 2 * d),
                 n, n, _heads, d / _heads, _scale, h);
             t = EncoderProfile.Lap(EncoderProfile.Attention, t);
-            _proj.ForwardAddInto(h, y, n, x.AsSpan(0, size));
-            t = EncoderProfile.Lap(EncoderProfile.Proj, t);
-            // norm2 → fc1 + GELU → fc2 + residual per band: the band's hidden rows never leave the thread's L2.
-            KernelParallel.ForEachSerial(bands, MlpBand(x, h, y, n));
-            EncoderProfile.Lap(EncoderProfile.Fc2, t);
+            // proj + residual → norm2 → fc1 + GELU → fc2 + residual per band: every stage is row-local, so a band's
+            // rows (the MLP's hidden ones included) never leave the thread's L2.
+            KernelParallel.ForEachSerial(bands, ProjMlpBand(x, h, y, n));
+            EncoderProfile.Lap(EncoderProfile.ProjMlp, t);
         }
         finally { pool.Return(h); pool.Return(qkv); pool.Return(y); }
     }
 
-    private Action<int> MlpBand(float[] x, float[] h, float[] y, int n) => b =>
+    private Action<int> ProjMlpBand(float[] x, float[] h, float[] y, int n) => b =>
     {
         int d = _dim, hiddenDim = _fc1.OutFeatures;
         int r0 = b * BandRows, rows = Math.Min(BandRows, n - r0);
@@ -193,11 +192,12 @@ internal sealed class EfficientSamVitBlock
         try
         {
             Span<float> hb = h.AsSpan(r0 * d, rows * d);
-            Span<float> residual = x.AsSpan(r0 * d, rows * d);
+            Span<float> residual = x.AsSpan(r0 * d, rows * d), yb = y.AsSpan(r0 * d, rows * d);
+            _proj.ForwardAddInto(hb, yb, rows, residual); // hb: the band's attention output, free again after this
             residual.CopyTo(hb);
             _norm2.Apply(hb, rows);
             _fc1.ForwardGelu(hb, hidden, rows);
-            _fc2.ForwardAddInto(hidden, y.AsSpan(r0 * d, rows * d), rows, residual);
+            _fc2.ForwardAddInto(hidden, yb, rows, residual);
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(hidden); }
     };

@@ -9,9 +9,9 @@ namespace SegmentAnything.Modeling;
 internal static class EncoderProfile
 {
     public static readonly bool Enabled = Environment.GetEnvironmentVariable("SAM_ENCODER_PROFILE") == "1";
-    private static readonly string[] Names = ["patch+pos", "norm1+qkv", "attention", "proj+res", "mlp", "neck"];
+    private static readonly string[] Names = ["patch+pos", "norm1+qkv", "attention", "proj+mlp", "neck"];
     private static readonly long[] Ticks = new long[Names.Length];
-    public const int Patch = 0, Qkv = 1, Attention = 2, Proj = 3, Fc2 = 4, Neck = 5;
+    public const int Patch = 0, Qkv = 1, Attention = 2, ProjMlp = 3, Neck = 4;
     private static long _calls;
 
     static EncoderProfile()
