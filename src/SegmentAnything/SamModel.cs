@@ -1,5 +1,4 @@
 using SegmentAnything.Checkpoints;
-using SegmentAnything.Kernels;
 using SegmentAnything.Modeling;
 
 namespace SegmentAnything;
@@ -61,13 +60,8 @@ public sealed class SamModel
     {
         var w = new WeightBinder(dict);
         var encoder = encoderFactory(w);
-        PromptEncoder prompt;
-        MaskDecoder decoder;
-        using (Int8Linear.WeightOnlyHere())
-        {
-            prompt = PromptEncoder.Load(w, encoder.EmbeddingSize, encoder.ImageSize);
-            decoder = MaskDecoder.Load(w);
-        }
+        var prompt = PromptEncoder.Load(w, encoder.EmbeddingSize, encoder.ImageSize);
+        var decoder = MaskDecoder.Load(w);
         string arch = family == ModelFamily.MobileSam ? "mobile_sam" : ArchitectureName((ImageEncoderViT)encoder, prompt);
         if (prompt.EmbedDim != decoder.Dim || prompt.EmbedDim != encoder.EmbeddingChannels)
             throw new CheckpointException($"{dict.Source}: widths disagree: image embedding {encoder.EmbeddingChannels}, prompt encoder {prompt.EmbedDim}, mask decoder {decoder.Dim}.");

@@ -47,31 +47,10 @@ public sealed class Int8Linear
 
     public static bool IsAttached(float[] weight) => _sources.TryGetValue(weight, out _);
 
-    [ThreadStatic] private static int t_weightOnlyDepth;
-
-    /// <summary>
-    /// While the returned scope is open, layers built on this thread run int8 weights weight-only (dequantised
-    /// into the float kernels) even under dynamic execution. The model loaders open it around the prompt
-    /// encoders and mask decoders: their products have a prompt's few tokens as rows, where quantising the
-    /// activations on every call costs more than the int8 product saves (measured: an int8 MobileSAM decode
-    /// took 45 ms dynamic against 20 ms in float), so dynamic W8A8 pays only in the image encoders.
-    /// </summary>
-    public static WeightOnlyScope WeightOnlyHere()
-    {
-        t_weightOnlyDepth++;
-        return new WeightOnlyScope();
-    }
-
-    /// <summary>Ends a <see cref="WeightOnlyHere"/> scope.</summary>
-    public readonly struct WeightOnlyScope : IDisposable
-    {
-        public void Dispose() => t_weightOnlyDepth--;
-    }
-
     /// <summary>The int8 layer for a weight array attached by <see cref="Attach"/>, when dynamic execution is on; otherwise null.</summary>
     internal static Int8Linear? ForWeight(float[] weight, int inFeatures, int outFeatures)
     {
-        if (Execution != Int8Execution.Dynamic || t_weightOnlyDepth > 0 || !_sources.TryGetValue(weight, out var s)) return null;
+        if (Execution != Int8Execution.Dynamic || !_sources.TryGetValue(weight, out var s)) return null;
         if (s.Scales.Length != outFeatures || s.Values.Length != (long)inFeatures * outFeatures) return null;
         return new Int8Linear(new Int8Matrix(s.Values, s.Scales, outFeatures, inFeatures));
     }

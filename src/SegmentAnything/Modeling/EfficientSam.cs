@@ -1,6 +1,6 @@
+using SegmentAnything.Kernels;
 using SegmentAnything.Checkpoints;
 using SegmentAnything.Imaging;
-using SegmentAnything.Kernels;
 using SegmentAnything.Tensors;
 
 namespace SegmentAnything.Modeling;
@@ -67,13 +67,8 @@ public sealed class EfficientSam
             _ => "custom",
         };
         var encoder = new EfficientSamImageEncoder(binder, "image_encoder", encoderConfig);
-        EfficientSamPromptEncoder prompt;
-        EfficientSamMaskDecoder decoder;
-        using (Int8Linear.WeightOnlyHere())
-        {
-            prompt = new EfficientSamPromptEncoder(binder, "prompt_encoder", decoderConfig.TransformerDim, encoderConfig.GridSize, encoderConfig.ImageSize);
-            decoder = new EfficientSamMaskDecoder(binder, "mask_decoder", decoderConfig);
-        }
+        var prompt = new EfficientSamPromptEncoder(binder, "prompt_encoder", decoderConfig.TransformerDim, encoderConfig.GridSize, encoderConfig.ImageSize);
+        var decoder = new EfficientSamMaskDecoder(binder, "mask_decoder", decoderConfig);
         // pixel_mean / pixel_std are non-persistent buffers, but tolerate checkpoints that saved them.
         binder.Ignore("pixel_mean");
         binder.Ignore("pixel_std");
