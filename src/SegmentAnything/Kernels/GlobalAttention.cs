@@ -412,16 +412,8 @@ public static unsafe class GlobalAttention
         }
         fixed (float* ah = rel.PanelsH) fixed (float* aw = rel.PanelsW)
         {
-            for (int p = yMin / KeyPanel * KeyPanel; p <= yMax + qh - 1; p += KeyPanel)
-            {
-                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile);
-                else GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
-            }
-            for (int p = xMin / KeyPanel * KeyPanel; p <= xMax + qw - 1; p += KeyPanel)
-            {
-                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile);
-                else GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
-            }
+            TableRows(ah, hd, qPanel, dhT, yMin, yMax + qh - 1, half);
+            TableRows(aw, hd, qPanel, dwT, xMin, xMax + qw - 1, half);
         }
         for (int i = 0; i < (half ? QueryTile / 2 : QueryTile); i++)
         {
@@ -436,6 +428,31 @@ public static unsafe class GlobalAttention
             float* h = dhT + (nint)(qy + qh - 1) * QueryTile + i, w = dwT + (nint)(qx + qw - 1) * QueryTile + i;
             for (int ky = 0; ky < qh; ky++) hTerms[ky * QueryTile + i] = h[-ky * QueryTile];
             for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = w[-kx * QueryTile];
+        }
+    }
+
+    /// <summary>
+    /// Table rows [lo, hi] (at least) of R·Qᵀ into <paramref name="dst"/> [rows][32]: whole 12-row panels
+    /// where most of a panel is needed, 4-row pieces of a panel elsewhere (panels are zero-padded, and
+    /// dst holds whole panels, so a piece may run past hi).
+    /// </summary>
+    private static void TableRows(float* panels, int hd, float* qPanel, float* dst, int lo, int hi, bool half)
+    {
+        for (int p = lo / 4 * 4; p <= hi;)
+        {
+            float* a = panels + (nint)(p / KeyPanel * KeyPanel) * hd + p % KeyPanel;
+            if (p % KeyPanel == 0 && hi - p >= 8)
+            {
+                if (half) AttentionHalfTile.Scores12x16(hd, a, qPanel, dst + (nint)p * QueryTile);
+                else GemmMicroKernels.Kernel12x32(hd, a, qPanel, dst + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+                p += KeyPanel;
+            }
+            else
+            {
+                if (half) AttentionRelPosRows.Rows4x16(hd, a, qPanel, dst + (nint)p * QueryTile);
+                else AttentionRelPosRows.Rows4x32(hd, a, qPanel, dst + (nint)p * QueryTile);
+                p += 4;
+            }
         }
     }
 
