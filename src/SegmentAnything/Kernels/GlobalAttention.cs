@@ -178,8 +178,8 @@ public static unsafe class GlobalAttention
     /// Windowed attention read from and written to image order: token i of window s is qkv row
     /// <paramref name="tokenRows"/>[s·n + i], or, where that is −1 (a padding token of a padded grid), the
     /// single row <paramref name="padRow"/>; its output goes to output row tokenRows[s·n + i]. Padding tokens
-    /// take part as keys (as in the official padded windows) but their outputs are not stored, and query
-    /// tiles made only of padding are skipped. Each real output row gets the values <see cref="Run(ReadOnlySpan{float}, int, int, int, int, int, int, int, int, float, Span{float}, int, RelPosTables?)"/>
+    /// take part as keys (as in the official padded windows) but not as queries: only the real tokens'
+    /// queries are packed into query tiles. Each real output row gets the values <see cref="Run(ReadOnlySpan{float}, int, int, int, int, int, int, int, int, float, Span{float}, int, RelPosTables?)"/>
     /// computes on the windows copied out in window order; the copies of qkv into that order and of the
     /// output back are spared (one (window, head) pair's columns are gathered at a time, in cache).
     /// </summary>
@@ -211,8 +211,8 @@ public static unsafe class GlobalAttention
 
         int keyPanels = (n + KeyPanel - 1) / KeyPanel, hdPad = (hd + ValuePanel - 1) / ValuePanel * ValuePanel;
         long kFloats = (long)keyPanels * KeyPanel * hd, perHead = kFloats + (long)hdPad * n;
-        int tiles = (n + QueryTile - 1) / QueryTile, pairs = windows * heads, threads = KernelParallel.MaxThreads;
-        int slice = (n + tiles - 1) / tiles, gld = 3 * hd;
+        int pairs = windows * heads, threads = KernelParallel.MaxThreads;
+        int gld = 3 * hd;
         fixed (float* pq = qkv) fixed (float* pp = padRow) fixed (float* po = output)
         {
             nint src = (nint)pq, pad = (nint)pp, dst = (nint)po;
@@ -223,43 +223,43 @@ public static unsafe class GlobalAttention
                 // The pair's q, k and v columns side by side [n][3·hd], then its outputs [n][hd].
                 float* g = (t_window ??= new AlignedBuffer()).Get((long)n * gld + (long)n * hd);
                 float* outRows = g + (nint)n * gld;
+                // Padding tokens are keys but never queries: the real tokens' queries are packed densely
+                // (the j-th real token's q goes to row j of g, whose own q slot it never needs again), so
+                // a right-edge window's 112 real queries take 3.5 tiles instead of 7. Each query lane is
+                // computed independently, so its values do not depend on which tile it lands in.
+                int* positions = stackalloc int[n];
+                int real = 0;
                 for (int i = 0; i < n; i++)
                 {
                     int r = rowsOf[s * n + i];
                     float* row = r >= 0 ? (float*)src + (nint)r * ld : (float*)pad;
                     float* d = g + (nint)i * gld;
-                    new ReadOnlySpan<float>(row + qOff + h * hd, hd).CopyTo(new Span<float>(d, hd));
+                    if (r >= 0)
+                    {
+                        new ReadOnlySpan<float>(row + qOff + h * hd, hd).CopyTo(new Span<float>(g + (nint)real * gld, hd));
+                        positions[real++] = i;
+                    }
                     new ReadOnlySpan<float>(row + kOff + h * hd, hd).CopyTo(new Span<float>(d + hd, hd));
                     new ReadOnlySpan<float>(row + vOff + h * hd, hd).CopyTo(new Span<float>(d + 2 * hd, hd));
                 }
                 float* k = (t_packed ??= new AlignedBuffer()).Get(perHead);
                 Pack(g, gld, hd, 2 * hd, n, hd, hdPad, k, k + kFloats);
                 int ahead = t + threads, aheadS = ahead / heads, aheadH = ahead % heads;
-                for (int q0 = 0, tile = 0; q0 < n; q0 += QueryTile, tile++)
+                int realTiles = (real + QueryTile - 1) / QueryTile, realSlice = realTiles == 0 ? n : (n + realTiles - 1) / realTiles;
+                for (int q0 = 0, tile = 0; q0 < real; q0 += QueryTile, tile++)
                 {
                     if (ahead < pairs)
                         PrefetchMapped((float*)src, ld, rowsOf, aheadS * n, qOff + aheadH * hd, kOff + aheadH * hd, vOff + aheadH * hd, hd,
-                            (float*)dst + aheadH * hd, ldo, tile * slice, Math.Min(n, (tile + 1) * slice));
-                    int count = Math.Min(QueryTile, n - q0);
-                    if (!AnyReal(rowsOf, s * n + q0, count)) continue;
-                    QueryTileAttention(g, gld, 0, q0, count, n, hd, hdPad, scale, k, k + kFloats, outRows, hd, relPos);
-                    for (int i = q0; i < q0 + count; i++)
-                    {
-                        int r = rowsOf[s * n + i];
-                        if (r >= 0) new ReadOnlySpan<float>(outRows + (nint)i * hd, hd).CopyTo(new Span<float>((float*)dst + (nint)r * ldo + h * hd, hd));
-                    }
+                            (float*)dst + aheadH * hd, ldo, Math.Min(n, tile * realSlice), Math.Min(n, (tile + 1) * realSlice));
+                    int count = Math.Min(QueryTile, real - q0);
+                    QueryTileAttention(g, gld, 0, q0, count, n, hd, hdPad, scale, k, k + kFloats, outRows, hd, relPos, positions);
+                    for (int j = q0; j < q0 + count; j++)
+                        new ReadOnlySpan<float>(outRows + (nint)j * hd, hd).CopyTo(new Span<float>((float*)dst + (nint)rowsOf[s * n + positions[j]] * ldo + h * hd, hd));
                 }
             });
         }
         FlopCounter.Add(2L * pairs * n, n, hd);
         if (relPos is not null) FlopCounter.Add((long)pairs * n, relPos.Height + relPos.Width, hd);
-    }
-
-    private static bool AnyReal(int[] rows, int start, int count)
-    {
-        for (int i = start; i < start + count; i++)
-            if (rows[i] >= 0) return true;
-        return false;
     }
 
     /// <summary><see cref="PrefetchRows"/> for mapped tokens [r0, r1) of the window starting at map[first]; padding tokens are skipped.</summary>
@@ -305,7 +305,7 @@ public static unsafe class GlobalAttention
     }
 
     private static void QueryTileAttention(float* qkv, int ld, int qCol, int q0, int rows, int n, int hd, int hdPad, float scale,
-        float* keys, float* valuesT, float* output, int ldo, RelPosTables? relPos)
+        float* keys, float* valuesT, float* output, int ldo, RelPosTables? relPos, int* positions = null)
     {
         int keyPanels = (n + KeyPanel - 1) / KeyPanel;
         int relFloats = relPos is null ? 0 : (relPos.Height + relPos.Width + RelPanels(relPos.TableH.N) + RelPanels(relPos.TableW.N)) * QueryTile;
@@ -320,7 +320,7 @@ public static unsafe class GlobalAttention
         // A tile of at most 16 queries (a window's tail) computes only the first 16 lanes; a full tile adds
         // the rel-pos terms and takes the column maxima as its scores leave the registers.
         bool half = rows <= QueryTile / 2;
-        if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms, half);
+        if (relPos is not null) RelPosTerms(qPanel, hd, q0, rows, relPos, relTerms, half, positions);
         // The rel-pos products take the unscaled queries; the scores take them scaled ((q·scale)·kᵀ, the
         // official SAM order), so the score kernels need no multiply per score.
         ScalePanel(qPanel, hd, scale);
@@ -386,26 +386,34 @@ public static unsafe class GlobalAttention
     /// The products R·Qᵀ run on the packed query tile (zero past <paramref name="rows"/>) with the 12x32
     /// kernel, in the same order of terms as a q·Rᵀ product; the terms are then picked per query.
     /// </summary>
-    private static void RelPosTerms(float* qPanel, int hd, int q0, int rows, RelPosTables rel, float* terms, bool half)
+    private static void RelPosTerms(float* qPanel, int hd, int q0, int rows, RelPosTables rel, float* terms, bool half, int* positions)
     {
         int qh = rel.Height, qw = rel.Width;
         float* hTerms = terms, wTerms = terms + qh * QueryTile;
         float* dhT = wTerms + qw * QueryTile, dwT = dhT + (nint)RelPanels(rel.TableH.N) * QueryTile;
         // Only the table rows some query of the tile picks: [min coordinate, max coordinate + size − 1].
-        int last = q0 + rows - 1, yMin = q0 / qw, yMax = last / qw;
-        int xMin = yMin == yMax ? q0 % qw : 0, xMax = yMin == yMax ? last % qw : qw - 1;
+        int yMin, yMax, xMin, xMax;
+        if (positions is null)
+        {
+            int last = q0 + rows - 1;
+            yMin = q0 / qw; yMax = last / qw;
+            xMin = yMin == yMax ? q0 % qw : 0; xMax = yMin == yMax ? last % qw : qw - 1;
+        }
+        else
+        {
+            // Packed real queries: positions ascend, so the rows come from the ends; the columns need a scan.
+            yMin = positions[q0] / qw; yMax = positions[q0 + rows - 1] / qw;
+            xMin = qw - 1; xMax = 0;
+            for (int i = q0; i < q0 + rows; i++)
+            {
+                int x = positions[i] % qw;
+                xMin = Math.Min(xMin, x); xMax = Math.Max(xMax, x);
+            }
+        }
         fixed (float* ah = rel.PanelsH) fixed (float* aw = rel.PanelsW)
         {
-            for (int p = yMin / KeyPanel * KeyPanel; p <= yMax + qh - 1; p += KeyPanel)
-            {
-                if (half) AttentionHalfTile.Scores12x16(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile);
-                else GemmMicroKernels.Kernel12x32(hd, ah + (nint)p * hd, qPanel, dhT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
-            }
-            for (int p = xMin / KeyPanel * KeyPanel; p <= xMax + qw - 1; p += KeyPanel)
-            {
-                if (half) AttentionHalfTile.Scores12x16(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile);
-                else GemmMicroKernels.Kernel12x32(hd, aw + (nint)p * hd, qPanel, dwT + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
-            }
+            TableRows(ah, hd, qPanel, dhT, yMin, yMax + qh - 1, half);
+            TableRows(aw, hd, qPanel, dwT, xMin, xMax + qw - 1, half);
         }
         for (int i = 0; i < (half ? QueryTile / 2 : QueryTile); i++)
         {
@@ -415,10 +423,36 @@ public static unsafe class GlobalAttention
                 for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = 0f;
                 continue;
             }
-            int qy = (q0 + i) / qw, qx = (q0 + i) % qw;
+            int at = positions is null ? q0 + i : positions[q0 + i];
+            int qy = at / qw, qx = at % qw;
             float* h = dhT + (nint)(qy + qh - 1) * QueryTile + i, w = dwT + (nint)(qx + qw - 1) * QueryTile + i;
             for (int ky = 0; ky < qh; ky++) hTerms[ky * QueryTile + i] = h[-ky * QueryTile];
             for (int kx = 0; kx < qw; kx++) wTerms[kx * QueryTile + i] = w[-kx * QueryTile];
+        }
+    }
+
+    /// <summary>
+    /// Table rows [lo, hi] (at least) of R·Qᵀ into <paramref name="dst"/> [rows][32]: whole 12-row panels
+    /// where most of a panel is needed, 4-row pieces of a panel elsewhere (panels are zero-padded, and
+    /// dst holds whole panels, so a piece may run past hi).
+    /// </summary>
+    private static void TableRows(float* panels, int hd, float* qPanel, float* dst, int lo, int hi, bool half)
+    {
+        for (int p = lo / 4 * 4; p <= hi;)
+        {
+            float* a = panels + (nint)(p / KeyPanel * KeyPanel) * hd + p % KeyPanel;
+            if (p % KeyPanel == 0 && hi - p >= 8)
+            {
+                if (half) AttentionHalfTile.Scores12x16(hd, a, qPanel, dst + (nint)p * QueryTile);
+                else GemmMicroKernels.Kernel12x32(hd, a, qPanel, dst + (nint)p * QueryTile, QueryTile, 1f, false, null, null);
+                p += KeyPanel;
+            }
+            else
+            {
+                if (half) AttentionRelPosRows.Rows4x16(hd, a, qPanel, dst + (nint)p * QueryTile);
+                else AttentionRelPosRows.Rows4x32(hd, a, qPanel, dst + (nint)p * QueryTile);
+                p += 4;
+            }
         }
     }
 

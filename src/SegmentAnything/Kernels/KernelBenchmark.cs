@@ -90,6 +90,34 @@ public static class KernelBenchmark
             yield return Time($"attention.{name}", 4.0 * seqs * heads * tokens * tokens * hd, runs,
                 () => GlobalAttention.Run(qkv, 3 * width, 0, width, 2 * width, seqs, tokens, heads, hd, scale, output, width, rel));
         }
+        if (Wanted("attention.vit_b.padded_windows")) yield return PaddedWindows(rng, runs);
+    }
+
+    /// <summary>
+    /// ViT-B's windowed blocks as the encoder runs them: the 64x64 grid in image order padded to 5x5 windows
+    /// of 14x14 (<see cref="GlobalAttention.RunWindows"/>). The FLOPs are the official padded computation's
+    /// (every window token a query), so the rate reads against the vit_b.window_attention row.
+    /// </summary>
+    private static KernelTiming PaddedWindows(Random rng, int runs)
+    {
+        const int grid = 64, ws = 14, heads = 12, hd = 64, width = heads * hd, ld = 3 * width;
+        int winSide = (grid + ws - 1) / ws, windows = winSide * winSide, tokens = ws * ws;
+        float[] qkv = Random(rng, grid * grid * ld), pad = Random(rng, ld), output = new float[grid * grid * width];
+        var map = new int[windows * tokens];
+        for (int wy = 0, at = 0; wy < winSide; wy++)
+            for (int wx = 0; wx < winSide; wx++)
+                for (int iy = 0; iy < ws; iy++)
+                    for (int ix = 0; ix < ws; ix++, at++)
+                    {
+                        int y = wy * ws + iy, x = wx * ws + ix;
+                        map[at] = y < grid && x < grid ? y * grid + x : -1;
+                    }
+        var rel = new RelPosTables(ws, ws,
+            Gemm.PackB(Random(rng, (2 * ws - 1) * hd), hd, 2 * ws - 1, hd, true),
+            Gemm.PackB(Random(rng, (2 * ws - 1) * hd), hd, 2 * ws - 1, hd, true));
+        float scale = 1f / MathF.Sqrt(hd);
+        return Time("attention.vit_b.padded_windows", 4.0 * windows * heads * tokens * tokens * hd, runs,
+            () => GlobalAttention.RunWindows(qkv, ld, 0, width, 2 * width, pad, map, windows, tokens, heads, hd, scale, output, width, rel));
     }
 
     private static KernelTiming Time(string name, double flop, int runs, Action action)

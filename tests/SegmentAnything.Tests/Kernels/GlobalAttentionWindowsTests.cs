@@ -14,6 +14,8 @@ public class GlobalAttentionWindowsTests
     [InlineData(6, 6, 3, 3, 8, false)]    // no padding, no rel-pos
     [InlineData(15, 15, 14, 2, 64, true)] // 196-token windows: a lone real column / row / corner token in the padded ones
     [InlineData(20, 9, 7, 5, 24, true)]   // more pairs than the threads take at once (prefetch of later pairs)
+    [InlineData(64, 64, 14, 1, 64, true)] // ViT-B's grid: right windows pack 112 real queries into 3 full tiles + a half tile
+    [InlineData(30, 23, 14, 1, 64, true)] // packed tiles spanning several window rows with a gap of padding columns
     public void MatchesTheWindowOrderComputation(int h, int w, int ws, int heads, int hd, bool rel)
     {
         Skip.IfNot(GlobalAttention.IsSupported, "512-bit GEMM kernels not available on this machine.");
