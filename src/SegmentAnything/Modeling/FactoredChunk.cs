@@ -41,6 +41,12 @@ internal static class FactoredChunk
         bool inPlace = Unsafe.AreSame(ref MemoryMarshal.GetReference(image), ref MemoryMarshal.GetReference(scores));
         for (int b = 0; b < d; b++)
         {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                FactoredBlockKernels.CombineBlock(wf[(b * cols)..], k, wf[(d * cols + 3 * b)..], k, f.Probs(b), cols, b == 0 ? image : scores, f.Rstd(b), f.Mean(b),
+                    b == d - 1 ? pe : default, scores, rows, nk, KernelParallel.MaxThreads);
+                continue;
+            }
             bool addImage = b == 0 && !inPlace;
             Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, cols, wf[(b * cols)..], k, false, f.Probs(b), nk, false, scores, nk, 1f, !addImage, default, default);
             ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
@@ -72,7 +78,10 @@ internal static class FactoredChunk
                 int c = row * k + d * cols + 3 * b;
                 (z[c], z[c + 1], z[c + 2]) = (after, -dot, before);
             }
-            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, cols, nk, probs, nk, false, f.Probs(b), nk, true, z[(b * cols)..], k, 1f, false, default, default);
+            if (Vector512.IsHardwareAccelerated)
+                FactoredBlockKernels.RowDots(probs, rows, f.Probs(b), cols, nk, z[(b * cols)..], k, KernelParallel.MaxThreads);
+            else
+                Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, cols, nk, probs, nk, false, f.Probs(b), nk, true, z[(b * cols)..], k, 1f, false, default, default);
         }
     }
 
