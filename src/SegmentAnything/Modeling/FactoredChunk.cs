@@ -226,10 +226,15 @@ internal static class FactoredChunk
             if (Vector512.IsHardwareAccelerated)
             {
                 // The softmax's normalising pass also runs the values' last-block scaling and sums (one pass fewer, no scaling pass).
-                sums = DecoderScratch.Get(DecoderScratch.SoftmaxSums, 3 * rows);
+                float[] sumsArray = DecoderScratch.GetArray(DecoderScratch.SoftmaxSums, 3 * rows);
+                sums = sumsArray.AsSpan(0, 3 * rows);
                 int last = values.Product.Layers - 1;
-                for (int row = 0; row < rows; row++)
-                    (sums[3 * row], sums[3 * row + 1], sums[3 * row + 2]) = SoftmaxScaleAndSum(sp.Slice(row * nk, nk), 1f / MathF.Sqrt(hd), f.Rstd(last), f.Mean(last));
+                // A lone prompt (interactive decode) has both threads: its rows are split between them.
+                int split = Math.Min(KernelParallel.MaxThreads, rows / 8);
+                if (split <= 1) SoftmaxRows(s, o, 0, rows, nk, 1f / MathF.Sqrt(hd), f, last, sumsArray);
+                else
+                    KernelParallel.For(split, split, t =>
+                        SoftmaxRows(s, o, rows * t / split, rows * (t + 1) / split, nk, 1f / MathF.Sqrt(hd), f, last, sumsArray));
             }
             else
             {
@@ -250,6 +255,12 @@ internal static class FactoredChunk
             Gemm.MatMulBatched(heads, kept, hd, kv, z.AsSpan(p * cols * kv), heads * kv, kv, false, rhsV.AsSpan(p * kv * id), id, hd, false,
                 merged.AsSpan(p * nq * id), id, hd, 1f, accumulate: true));
         DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, t);
+    }
+
+    private static void SoftmaxRows(float[] s, int offset, int lo, int hi, int nk, float scale, DecoderKeyFactors f, int last, float[] sums)
+    {
+        for (int row = lo; row < hi; row++)
+            (sums[3 * row], sums[3 * row + 1], sums[3 * row + 2]) = SoftmaxScaleAndSum(s.AsSpan(offset + row * nk, nk), scale, f.Rstd(last), f.Mean(last));
     }
 
     /// <summary>The first block's token→image attention of a chunk of prompts against the shared projected image tokens.</summary>
