@@ -207,11 +207,10 @@ internal static class FactoredChunk
     {
         int id = attn.InternalDim, heads = attn.Heads, hd = id / heads, cols = heads * nq, nk = factors[0].Tokens, threads = KernelParallel.MaxThreads;
         int k = keys.Product.Depth(factors[0].Cols), kv = values.Product.Depth(factors[0].Cols);
-        float[] s = TokenArena.Rent(prompts * cols * nk), s2 = TokenArena.Rent(prompts * cols * nk);
+        float[] s = TokenArena.Rent(prompts * cols * nk);
         float[] z = TokenArena.Rent(prompts * cols * kv), rhsV = TokenArena.Rent(prompts * kv * id);
         long t = DecoderProfile.Start();
         HeadProducts(qp, id, prompts * nq, keys.Image, s, nk);
-        HeadProducts(qp, id, prompts * nq, keys.Pe!, s2, nk);
         DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, t, threads);
         KernelParallel.ForEachSerial(prompts, p =>
         {
@@ -219,7 +218,11 @@ internal static class FactoredChunk
             var f = factors[p];
             int rows = heads * kept, o = p * cols * nk;
             Span<float> sp = s.AsSpan(o, cols * nk);
-            CombineScores(sp, s2.AsSpan(o, cols * nk), keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
+            // The positional part per prompt and for the attending tokens only: a cache-resident buffer, not a chunk-wide one
+            // written out to memory and read back.
+            Span<float> pe = DecoderScratch.Get(DecoderScratch.PeScores, rows * nk);
+            HeadProducts(qp.AsSpan(p * nq * id), id, kept, keys.Pe!, pe, nk);
+            CombineScores(sp, pe, keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
             tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, tp);
             if (values.Product.Depth(f.Cols) != kv) throw new InvalidOperationException("Factored values do not match.");
             Span<float> sums = default;
