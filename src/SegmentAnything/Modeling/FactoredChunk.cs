@@ -209,9 +209,6 @@ internal static class FactoredChunk
         int k = keys.Product.Depth(factors[0].Cols), kv = values.Product.Depth(factors[0].Cols);
         float[] s = TokenArena.Rent(prompts * cols * nk);
         float[] z = TokenArena.Rent(prompts * cols * kv), rhsV = TokenArena.Rent(prompts * kv * id);
-        long t = DecoderProfile.Start();
-        HeadProducts(qp, id, prompts * nq, keys.Image, s, nk);
-        DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, t, threads);
         KernelParallel.ForEachSerial(prompts, p =>
         {
             long tp = DecoderProfile.Start();
@@ -221,6 +218,7 @@ internal static class FactoredChunk
             // The positional part per prompt and for the attending tokens only: a cache-resident buffer, not a chunk-wide one
             // written out to memory and read back.
             Span<float> pe = DecoderScratch.Get(DecoderScratch.PeScores, rows * nk);
+            HeadProducts(qp.AsSpan(p * nq * id), id, kept, keys.Image, sp, nk);
             HeadProducts(qp.AsSpan(p * nq * id), id, kept, keys.Pe!, pe, nk);
             CombineScores(sp, pe, keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
             tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, tp);
@@ -251,7 +249,7 @@ internal static class FactoredChunk
             values.Product.PrepareRhs(f, rhsV.AsSpan(p * kv * id, kv * id));
             DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, tp);
         });
-        t = DecoderProfile.Start();
+        long t = DecoderProfile.Start();
         HeadProducts(s, heads * nk, prompts * nq, values.Image, merged, id, nk);
         t = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, t, threads);
         KernelParallel.ForEachSerial(prompts, p =>
