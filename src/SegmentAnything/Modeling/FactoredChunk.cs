@@ -41,6 +41,12 @@ internal static class FactoredChunk
         bool inPlace = Unsafe.AreSame(ref MemoryMarshal.GetReference(image), ref MemoryMarshal.GetReference(scores));
         for (int b = 0; b < d; b++)
         {
+            if (Vector512.IsHardwareAccelerated)
+            {
+                FactoredBlockKernels.CombineBlock(wf[(b * cols)..], k, wf[(d * cols + 3 * b)..], k, f.Probs(b), cols, b == 0 ? image : scores, f.Rstd(b), f.Mean(b),
+                    b == d - 1 ? pe : default, scores, rows, nk, KernelParallel.MaxThreads);
+                continue;
+            }
             bool addImage = b == 0 && !inPlace;
             Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, nk, cols, wf[(b * cols)..], k, false, f.Probs(b), nk, false, scores, nk, 1f, !addImage, default, default);
             ReadOnlySpan<float> r = f.Rstd(b), mu = f.Mean(b);
@@ -72,7 +78,10 @@ internal static class FactoredChunk
                 int c = row * k + d * cols + 3 * b;
                 (z[c], z[c + 1], z[c + 2]) = (after, -dot, before);
             }
-            Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, cols, nk, probs, nk, false, f.Probs(b), nk, true, z[(b * cols)..], k, 1f, false, default, default);
+            if (Vector512.IsHardwareAccelerated)
+                FactoredBlockKernels.RowDots(probs, rows, f.Probs(b), cols, nk, z[(b * cols)..], k, KernelParallel.MaxThreads);
+            else
+                Gemm.MatMulCore(Gemm.Isa, KernelParallel.MaxThreads, rows, cols, nk, probs, nk, false, f.Probs(b), nk, true, z[(b * cols)..], k, 1f, false, default, default);
         }
     }
 
@@ -198,29 +207,35 @@ internal static class FactoredChunk
     {
         int id = attn.InternalDim, heads = attn.Heads, hd = id / heads, cols = heads * nq, nk = factors[0].Tokens, threads = KernelParallel.MaxThreads;
         int k = keys.Product.Depth(factors[0].Cols), kv = values.Product.Depth(factors[0].Cols);
-        float[] s = TokenArena.Rent(prompts * cols * nk), s2 = TokenArena.Rent(prompts * cols * nk);
+        float[] s = TokenArena.Rent(prompts * cols * nk);
         float[] z = TokenArena.Rent(prompts * cols * kv), rhsV = TokenArena.Rent(prompts * kv * id);
-        long t = DecoderProfile.Start();
-        HeadProducts(qp, id, prompts * nq, keys.Image, s, nk);
-        HeadProducts(qp, id, prompts * nq, keys.Pe!, s2, nk);
-        DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, t, threads);
         KernelParallel.ForEachSerial(prompts, p =>
         {
             long tp = DecoderProfile.Start();
             var f = factors[p];
             int rows = heads * kept, o = p * cols * nk;
             Span<float> sp = s.AsSpan(o, cols * nk);
-            CombineScores(sp, s2.AsSpan(o, cols * nk), keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
+            // The positional part per prompt and for the attending tokens only: a cache-resident buffer, not a chunk-wide one
+            // written out to memory and read back.
+            Span<float> pe = DecoderScratch.Get(DecoderScratch.PeScores, rows * nk);
+            HeadProducts(qp.AsSpan(p * nq * id), id, kept, keys.Image, sp, nk);
+            HeadProducts(qp.AsSpan(p * nq * id), id, kept, keys.Pe!, pe, nk);
+            CombineScores(sp, pe, keys, f, qp.AsSpan(p * nq * id), id, kept, sp);
             tp = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iScores, tp);
             if (values.Product.Depth(f.Cols) != kv) throw new InvalidOperationException("Factored values do not match.");
             Span<float> sums = default;
             if (Vector512.IsHardwareAccelerated)
             {
                 // The softmax's normalising pass also runs the values' last-block scaling and sums (one pass fewer, no scaling pass).
-                sums = DecoderScratch.Get(DecoderScratch.SoftmaxSums, 3 * rows);
+                float[] sumsArray = DecoderScratch.GetArray(DecoderScratch.SoftmaxSums, 3 * rows);
+                sums = sumsArray.AsSpan(0, 3 * rows);
                 int last = values.Product.Layers - 1;
-                for (int row = 0; row < rows; row++)
-                    (sums[3 * row], sums[3 * row + 1], sums[3 * row + 2]) = SoftmaxScaleAndSum(sp.Slice(row * nk, nk), 1f / MathF.Sqrt(hd), f.Rstd(last), f.Mean(last));
+                // A lone prompt (interactive decode) has both threads: its rows are split between them.
+                int split = Math.Min(KernelParallel.MaxThreads, rows / 8);
+                if (split <= 1) SoftmaxRows(s, o, 0, rows, nk, 1f / MathF.Sqrt(hd), f, last, sumsArray);
+                else
+                    KernelParallel.For(split, split, t =>
+                        SoftmaxRows(s, o, rows * t / split, rows * (t + 1) / split, nk, 1f / MathF.Sqrt(hd), f, last, sumsArray));
             }
             else
             {
@@ -234,13 +249,19 @@ internal static class FactoredChunk
             values.Product.PrepareRhs(f, rhsV.AsSpan(p * kv * id, kv * id));
             DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, tp);
         });
-        t = DecoderProfile.Start();
+        long t = DecoderProfile.Start();
         HeadProducts(s, heads * nk, prompts * nq, values.Image, merged, id, nk);
         t = DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, t, threads);
         KernelParallel.ForEachSerial(prompts, p =>
             Gemm.MatMulBatched(heads, kept, hd, kv, z.AsSpan(p * cols * kv), heads * kv, kv, false, rhsV.AsSpan(p * kv * id), id, hd, false,
                 merged.AsSpan(p * nq * id), id, hd, 1f, accumulate: true));
         DecoderProfile.Lap(stage == DecoderProfile.Final ? stage : DecoderProfile.T2iPv, t);
+    }
+
+    private static void SoftmaxRows(float[] s, int offset, int lo, int hi, int nk, float scale, DecoderKeyFactors f, int last, float[] sums)
+    {
+        for (int row = lo; row < hi; row++)
+            (sums[3 * row], sums[3 * row + 1], sums[3 * row + 2]) = SoftmaxScaleAndSum(s.AsSpan(offset + row * nk, nk), scale, f.Rstd(last), f.Mean(last));
     }
 
     /// <summary>The first block's token→image attention of a chunk of prompts against the shared projected image tokens.</summary>

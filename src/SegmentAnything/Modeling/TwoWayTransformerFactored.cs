@@ -112,10 +112,10 @@ internal sealed partial class TwoWayAttentionBlock
         DecoderProfile.Lap(DecoderProfile.Tokens, t0);
         // Image → token scores, token-major [(token, head), image token] per prompt: the chunk's per-image parts first.
         t0 = DecoderProfile.Start();
-        float[] s = TokenArena.Rent(prompts * cols * nk);
-        float[]? s2 = first ? null : TokenArena.Rent(prompts * cols * nk);
-        FactoredChunk.HeadProducts(tk, jd, rows, first ? ctx.FirstImageQT : fc.I2tQ[layer]!.Image, s, nk);
-        if (s2 is not null) FactoredChunk.HeadProducts(tk, jd, rows, fc.I2tQ[layer]!.Pe!, s2, nk);
+        // After the first block both parts are made per prompt, straight into its probabilities' buffer (the pe part in a
+        // per-thread one): cache-resident, instead of chunk-wide buffers written out to memory and read back.
+        float[]? s = first ? TokenArena.Rent(prompts * cols * nk) : null;
+        if (s is not null) FactoredChunk.HeadProducts(tk, jd, rows, ctx.FirstImageQT, s, nk);
         DecoderProfile.Lap(DecoderProfile.I2tScores, t0, KernelParallel.MaxThreads);
         var wo = _imageToToken.Raw!.Wo;
         KernelParallel.ForEachSerial(prompts, p =>
@@ -124,11 +124,18 @@ internal sealed partial class TwoWayAttentionBlock
             var f = factors[p];
             Span<float> probsT = f.Probs(layer), values = f.LayerValues(layer);
             int o = p * cols * nk;
-            if (!first) FactoredChunk.CombineScores(s.AsSpan(o, cols * nk), s2.AsSpan(o, cols * nk), fc.I2tQ[layer]!, f, tk.AsSpan(p * nq * jd), jd, nq, probsT);
+            if (!first)
+            {
+                var proj = fc.I2tQ[layer]!;
+                Span<float> scores = probsT[..(cols * nk)], pe = DecoderScratch.Get(DecoderScratch.PeScores, cols * nk);
+                FactoredChunk.HeadProducts(tk.AsSpan(p * nq * jd), jd, nq, proj.Image, scores, nk);
+                FactoredChunk.HeadProducts(tk.AsSpan(p * nq * jd), jd, nq, proj.Pe!, pe, nk);
+                FactoredChunk.CombineScores(scores, pe, proj, f, tk.AsSpan(p * nq * jd), jd, nq, scores);
+            }
             t = DecoderProfile.Lap(DecoderProfile.I2tScores, t);
             // Each image token's softmax runs over the prompt's tokens: down the columns of [token, (head, image token)].
             // The first block's scores are read from the chunk's buffer as they are, without a copy into the factors.
-            ColumnSoftmax.Apply(first ? s.AsSpan(o, cols * nk) : probsT, probsT, 1, nq, heads * nk, 1f / MathF.Sqrt(hd));
+            ColumnSoftmax.Apply(first ? s!.AsSpan(o, cols * nk) : probsT, probsT, 1, nq, heads * nk, 1f / MathF.Sqrt(hd));
             t = DecoderProfile.Lap(DecoderProfile.I2tSoftmax, t);
             Gemm.MatMulBatched(heads, nq, dim, hd, tv.AsSpan(p * nq * jd), jd, hd, false, wo, jd, hd, true, values, heads * dim, dim);
             var packedValues = owner.RentPacked(cols, dim);
