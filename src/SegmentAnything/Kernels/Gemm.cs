@@ -207,8 +207,12 @@ public static class Gemm
             fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
             fixed (float* prb = rowBias) fixed (float* pcb = colBias)
             {
-                new GemmDriver(isa, m, n, k, new MatrixRef(pa, lda, aTransposed), new MatrixRef(pb, ldb, bTransposed), null,
-                    pc, ldc, alpha, accumulate, accumulate ? null : prb, accumulate ? null : pcb).Run(threads);
+                var ma = new MatrixRef(pa, lda, aTransposed);
+                var mb = new MatrixRef(pb, ldb, bTransposed);
+                if (threads == 1 || (long)m * n * k < GemmDriver.ParallelThreshold)
+                    GemmDriver.ForSerialRun(isa, m, n, k, ma, mb, pc, ldc, alpha, accumulate, accumulate ? null : prb, accumulate ? null : pcb).Run(1);
+                else
+                    new GemmDriver(isa, m, n, k, ma, mb, null, pc, ldc, alpha, accumulate, accumulate ? null : prb, accumulate ? null : pcb).Run(threads);
             }
         }
     }

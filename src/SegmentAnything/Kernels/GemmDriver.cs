@@ -22,17 +22,18 @@ internal sealed unsafe class GemmDriver
     /// <summary>Below this many multiply-adds the thread hand-off costs more than it saves.</summary>
     internal const long ParallelThreshold = 1 << 22;
 
-    private readonly GemmIsa _isa;
-    private readonly int _mr, _nr, _mc;
-    private readonly int _m, _n, _k;
-    private readonly MatrixRef _a, _b;
-    private readonly float* _prepackedB;
-    private readonly float* _c;
-    private readonly nint _ldc;
-    private readonly float _alpha;
-    private readonly bool _accumulate;
-    private readonly float* _rowBias, _colBias;
-    private readonly delegate*<nint, float*, float*, float*, nint, float, bool, float*, float*, void> _kernel;
+    // Set by Init: a driver from ForSerialRun is reused by its thread for every serial product.
+    private GemmIsa _isa;
+    private int _mr, _nr, _mc;
+    private int _m, _n, _k;
+    private MatrixRef _a, _b;
+    private float* _prepackedB;
+    private float* _c;
+    private nint _ldc;
+    private float _alpha;
+    private bool _accumulate;
+    private float* _rowBias, _colBias;
+    private delegate*<nint, float*, float*, float*, nint, float, bool, float*, float*, void> _kernel;
 
     private GemmEpilogue _epilogue;
     private float* _residual;
@@ -57,8 +58,32 @@ internal sealed unsafe class GemmDriver
     private bool _load;
 
     public GemmDriver(GemmIsa isa, int m, int n, int k, MatrixRef a, MatrixRef b, float* prepackedB,
+        float* c, nint ldc, float alpha, bool accumulate, float* rowBias, float* colBias) =>
+        Init(isa, m, n, k, a, b, prepackedB, c, ldc, alpha, accumulate, rowBias, colBias);
+
+    private GemmDriver() { }
+
+    [ThreadStatic] private static GemmDriver? t_serial;
+
+    /// <summary>
+    /// This thread's reusable driver for a product it runs alone (call <see cref="Run"/> with one thread and nothing
+    /// else on this thread in between): many small products (TinyViT's window heads without the fused kernel)
+    /// then allocate nothing. Safe because a single-threaded run calls no other product.
+    /// </summary>
+    public static GemmDriver ForSerialRun(GemmIsa isa, int m, int n, int k, MatrixRef a, MatrixRef b,
         float* c, nint ldc, float alpha, bool accumulate, float* rowBias, float* colBias)
     {
+        var d = t_serial ??= new GemmDriver();
+        d.Init(isa, m, n, k, a, b, null, c, ldc, alpha, accumulate, rowBias, colBias);
+        return d;
+    }
+
+    private void Init(GemmIsa isa, int m, int n, int k, MatrixRef a, MatrixRef b, float* prepackedB,
+        float* c, nint ldc, float alpha, bool accumulate, float* rowBias, float* colBias)
+    {
+        _epilogue = GemmEpilogue.None;
+        _residual = null;
+        _ldr = 0;
         _isa = isa;
         _mr = GemmIsaInfo.Mr(isa);
         _nr = GemmIsaInfo.Nr(isa);

@@ -152,13 +152,22 @@ public static unsafe class Normalization
         if (cols == 0) return;
         fixed (float* px = x)
         {
-            nint ix = (nint)px;
-            ForRows(rows, cols, (r0, r1) =>
+            // Small inputs (a TinyViT window's head) run inline without building the parallel closure.
+            if (Serial(rows, cols))
             {
-                for (int r = r0; r < r1; r++) SoftmaxRow((float*)ix + (long)r * cols, cols);
-            });
+                for (int r = 0; r < rows; r++) SoftmaxRow(px + (long)r * cols, cols);
+                return;
+            }
+            SoftmaxParallel((nint)px, rows, cols);
         }
     }
+
+    /// <summary>Apart from <see cref="Softmax"/>, so the closure over the parameters is only built on this path.</summary>
+    private static void SoftmaxParallel(nint ix, int rows, int cols) =>
+        ForRows(rows, cols, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++) SoftmaxRow((float*)ix + (long)r * cols, cols);
+        });
 
     private static void SoftmaxRow(float* row, int n)
     {
@@ -187,9 +196,11 @@ public static unsafe class Normalization
         for (; i < n; i++) row[i] *= inv;
     }
 
+    private static bool Serial(int rows, int width) => (long)rows * width < 2 * ParallelGrain || KernelParallel.MaxThreads == 1;
+
     private static void ForRows(int rows, int width, Action<int, int> body)
     {
-        if ((long)rows * width < 2 * ParallelGrain || KernelParallel.MaxThreads == 1) body(0, rows);
+        if (Serial(rows, width)) body(0, rows);
         else KernelParallel.ForRanges(rows, Math.Max(1, ParallelGrain / width), body);
     }
 }
