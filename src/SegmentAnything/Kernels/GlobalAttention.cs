@@ -175,6 +175,26 @@ public static unsafe class GlobalAttention
     }
 
     /// <summary>
+    /// The token map <see cref="RunWindows"/> takes for an h x w grid cut into ws x ws windows (window-major, the
+    /// official window_partition order): each window token's row in image order, or -1 where the grid is padded.
+    /// </summary>
+    public static int[] WindowTokenRows(int h, int w, int ws)
+    {
+        if (h <= 0 || w <= 0 || ws <= 0) throw new ArgumentException("Window grid sizes must be positive.");
+        int winRows = (h + ws - 1) / ws, winCols = (w + ws - 1) / ws;
+        var rows = new int[winRows * winCols * ws * ws];
+        for (int wy = 0, at = 0; wy < winRows; wy++)
+            for (int wx = 0; wx < winCols; wx++)
+                for (int iy = 0; iy < ws; iy++)
+                    for (int ix = 0; ix < ws; ix++, at++)
+                    {
+                        int y = wy * ws + iy, x = wx * ws + ix;
+                        rows[at] = y < h && x < w ? y * w + x : -1;
+                    }
+        return rows;
+    }
+
+    /// <summary>
     /// Windowed attention read from and written to image order: token i of window s is qkv row
     /// <paramref name="tokenRows"/>[s·n + i], or, where that is −1 (a padding token of a padded grid), the
     /// single row <paramref name="padRow"/>; its output goes to output row tokenRows[s·n + i]. Padding tokens

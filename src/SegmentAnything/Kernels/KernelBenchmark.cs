@@ -103,15 +103,7 @@ public static class KernelBenchmark
         const int grid = 64, ws = 14, heads = 12, hd = 64, width = heads * hd, ld = 3 * width;
         int winSide = (grid + ws - 1) / ws, windows = winSide * winSide, tokens = ws * ws;
         float[] qkv = Random(rng, grid * grid * ld), pad = Random(rng, ld), output = new float[grid * grid * width];
-        var map = new int[windows * tokens];
-        for (int wy = 0, at = 0; wy < winSide; wy++)
-            for (int wx = 0; wx < winSide; wx++)
-                for (int iy = 0; iy < ws; iy++)
-                    for (int ix = 0; ix < ws; ix++, at++)
-                    {
-                        int y = wy * ws + iy, x = wx * ws + ix;
-                        map[at] = y < grid && x < grid ? y * grid + x : -1;
-                    }
+        int[] map = GlobalAttention.WindowTokenRows(grid, grid, ws);
         var rel = new RelPosTables(ws, ws,
             Gemm.PackB(Random(rng, (2 * ws - 1) * hd), hd, 2 * ws - 1, hd, true),
             Gemm.PackB(Random(rng, (2 * ws - 1) * hd), hd, 2 * ws - 1, hd, true));

@@ -153,6 +153,28 @@ internal sealed partial class TwoWayAttentionBlock
         (_tokenToImage.K.Forward(kpe, nk), _tokenToImage.V.Forward(src, nk), _imageToToken.Q.Forward(kpe, nk));
 
     /// <summary>
+    /// The start of a block for many prompts, shared by the batched and factored paths: self-attention within
+    /// each prompt's tokens (+ residual unless the first block skips the positional encoding), LayerNorm, then
+    /// the token→image attention's projected queries and a rented buffer for its merged heads.
+    /// </summary>
+    private (float[] Qp, float[] Merged) TokenSelfAttentionAndQueries(ref float[] queries, float[] queryPe, int prompts, int nq)
+    {
+        int rows = prompts * nq;
+        long t0 = DecoderProfile.Start();
+        if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
+        else
+        {
+            float[] q = TokenArena.Sum(queries, queryPe);
+            queries = TokenArena.Sum(queries, _self.ForwardGrouped(q, q, queries, prompts, nq));
+        }
+        _n1.Apply(queries, rows);
+        float[] qp = TokenArena.Forward(_tokenToImage.Q, TokenArena.Sum(queries, queryPe), rows);
+        float[] merged = TokenArena.Rent(rows * _tokenToImage.InternalDim);
+        DecoderProfile.Lap(DecoderProfile.Tokens, t0);
+        return (qp, merged);
+    }
+
+    /// <summary>
     /// One block for many prompts: token-side work in one product over all prompts' tokens, image-side
     /// work per prompt. Each prompt's image tokens <paramref name="keys"/> are updated in place and repacked as
     /// the next attention's operands (<paramref name="kpeT"/> = (keys + pe)ᵀ, <paramref name="keysB"/> = keys); in
@@ -163,20 +185,10 @@ internal sealed partial class TwoWayAttentionBlock
     {
         bool first = layer == 0;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
-        long t0 = DecoderProfile.Start();
-        if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
-        else
-        {
-            float[] q = TokenArena.Sum(queries, queryPe);
-            queries = TokenArena.Sum(queries, _self.ForwardGrouped(q, q, queries, prompts, nq));
-        }
-        _n1.Apply(queries, rows);
-
         // Token → image.
+        var (qp, merged) = TokenSelfAttentionAndQueries(ref queries, queryPe, prompts, nq);
+        long t0;
         int id = _tokenToImage.InternalDim;
-        float[] qp = TokenArena.Forward(_tokenToImage.Q, TokenArena.Sum(queries, queryPe), rows);
-        float[] merged = TokenArena.Rent(rows * id);
-        DecoderProfile.Lap(DecoderProfile.Tokens, t0);
         KernelParallel.ForEachSerial(prompts, p =>
         {
             long t = DecoderProfile.Start();

@@ -85,19 +85,9 @@ internal sealed partial class TwoWayAttentionBlock
     {
         bool first = layer == 0, last = layer == owner.Depth - 1;
         int rows = prompts * nq, nk = ctx.Tokens, dim = ctx.Src.Length / nk;
-        long t0 = DecoderProfile.Start();
-        if (_skipFirstLayerPe) queries = _self.ForwardGrouped(queries, queries, queries, prompts, nq);
-        else
-        {
-            float[] q = TokenArena.Sum(queries, queryPe);
-            queries = TokenArena.Sum(queries, _self.ForwardGrouped(q, q, queries, prompts, nq));
-        }
-        _n1.Apply(queries, rows);
-
+        var (qp, merged) = TokenSelfAttentionAndQueries(ref queries, queryPe, prompts, nq);
+        long t0;
         int id = _tokenToImage.InternalDim;
-        float[] qp = TokenArena.Forward(_tokenToImage.Q, TokenArena.Sum(queries, queryPe), rows);
-        float[] merged = TokenArena.Rent(rows * id);
-        DecoderProfile.Lap(DecoderProfile.Tokens, t0);
         if (first) FactoredChunk.AttendFirst(_tokenToImage, qp, ctx.FirstKeysKT, ctx.FirstKeysVHeads, merged, prompts, nq, nk);
         else FactoredChunk.Attend(_tokenToImage, qp, fc.T2iK[layer]!, fc.T2iV[layer]!, factors, merged, prompts, nq, nq, DecoderProfile.T2iPv);
         t0 = DecoderProfile.Start();

@@ -175,15 +175,7 @@ internal sealed class ViTBlock
         int ws = _window;
         var cached = s_tokenRows;
         if (cached is not null && cached.H == h && cached.W == w && cached.Ws == ws) return cached.Counts;
-        var rows = new int[winRows * winCols * ws * ws];
-        for (int wy = 0, at = 0; wy < winRows; wy++)
-            for (int wx = 0; wx < winCols; wx++)
-                for (int iy = 0; iy < ws; iy++)
-                    for (int ix = 0; ix < ws; ix++, at++)
-                    {
-                        int y = wy * ws + iy, x = wx * ws + ix;
-                        rows[at] = y < h && x < w ? y * w + x : -1;
-                    }
+        int[] rows = GlobalAttention.WindowTokenRows(h, w, ws);
         s_tokenRows = new ValidQueryCounts(h, w, ws, rows);
         return rows;
     }
