@@ -1,6 +1,6 @@
-using SegmentAnything.Kernels;
 using SegmentAnything.Checkpoints;
 using SegmentAnything.Imaging;
+using SegmentAnything.Kernels;
 using SegmentAnything.Tensors;
 
 namespace SegmentAnything.Modeling;
