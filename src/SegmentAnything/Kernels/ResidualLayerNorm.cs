@@ -60,47 +60,16 @@ public static unsafe class ResidualLayerNorm
             for (int r = 0; r < rows; r++)
             {
                 long o = (long)r * dim;
-                (mean[r], rstd[r]) = RowStatistics(px + o, pr + o, dim, eps);
+                (mean[r], rstd[r]) = RowStatistics(px + o, pr + o, px + o, dim, eps);
             }
         }
     }
 
-    /// <summary>The first two passes of <see cref="Row"/>, in the same order (so the same rounding), y = x + res over x.</summary>
-    private static (float Mean, float Rstd) RowStatistics(float* x, float* res, int n, float eps)
-    {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated && n % 16 == 0)
-        {
-            var acc = Vector512<float>.Zero;
-            for (; i < n; i += 16)
-            {
-                var v = Vector512.Load(x + i) + Vector512.Load(res + i);
-                v.Store(x + i);
-                acc += v;
-            }
-            sum = Vector512.Sum(acc);
-            float mean = sum / n;
-            var vm = Vector512.Create(mean);
-            var sq = Vector512<float>.Zero;
-            for (i = 0; i < n; i += 16)
-            {
-                var d = Vector512.Load(x + i) - vm;
-                sq = Vector512.FusedMultiplyAdd(d, d, sq);
-            }
-            return (mean, 1f / MathF.Sqrt(Vector512.Sum(sq) / n + eps));
-        }
-        for (i = 0; i < n; i++)
-        {
-            x[i] += res[i];
-            sum += x[i];
-        }
-        float m = sum / n, ss = 0;
-        for (i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
-        return (m, 1f / MathF.Sqrt(ss / n + eps));
-    }
-
-    private static (float Mean, float Rstd) Row(float* x, float* res, float* pos, float* y, float* q, int n, float* w, float* b, float eps)
+    /// <summary>
+    /// The statistics passes shared by <see cref="Row"/> and <see cref="Statistics"/>: y = x + res (y may be x), then
+    /// the mean and 1/σ of y, so both give the same bits.
+    /// </summary>
+    private static (float Mean, float Rstd) RowStatistics(float* x, float* res, float* y, int n, float eps)
     {
         int i = 0;
         float sum = 0;
@@ -122,15 +91,7 @@ public static unsafe class ResidualLayerNorm
                 var d = Vector512.Load(y + i) - vm;
                 sq = Vector512.FusedMultiplyAdd(d, d, sq);
             }
-            float rstd = 1f / MathF.Sqrt(Vector512.Sum(sq) / n + eps);
-            var vr = Vector512.Create(rstd);
-            for (i = 0; i < n; i += 16)
-            {
-                var t = Vector512.FusedMultiplyAdd((Vector512.Load(y + i) - vm) * vr, Vector512.Load(w + i), Vector512.Load(b + i));
-                t.Store(y + i);
-                (t + Vector512.Load(pos + i)).Store(q + i);
-            }
-            return (mean, rstd);
+            return (mean, 1f / MathF.Sqrt(Vector512.Sum(sq) / n + eps));
         }
         for (i = 0; i < n; i++)
         {
@@ -139,12 +100,30 @@ public static unsafe class ResidualLayerNorm
         }
         float m = sum / n, ss = 0;
         for (i = 0; i < n; i++) ss += (y[i] - m) * (y[i] - m);
-        float rs = 1f / MathF.Sqrt(ss / n + eps);
-        for (i = 0; i < n; i++)
+        return (m, 1f / MathF.Sqrt(ss / n + eps));
+    }
+
+    private static (float Mean, float Rstd) Row(float* x, float* res, float* pos, float* y, float* q, int n, float* w, float* b, float eps)
+    {
+        var (mean, rstd) = RowStatistics(x, res, y, n, eps);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && n % 16 == 0)
         {
-            y[i] = MathF.FusedMultiplyAdd((y[i] - m) * rs, w[i], b[i]);
+            var vm = Vector512.Create(mean);
+            var vr = Vector512.Create(rstd);
+            for (; i < n; i += 16)
+            {
+                var t = Vector512.FusedMultiplyAdd((Vector512.Load(y + i) - vm) * vr, Vector512.Load(w + i), Vector512.Load(b + i));
+                t.Store(y + i);
+                (t + Vector512.Load(pos + i)).Store(q + i);
+            }
+            return (mean, rstd);
+        }
+        for (; i < n; i++)
+        {
+            y[i] = MathF.FusedMultiplyAdd((y[i] - mean) * rstd, w[i], b[i]);
             q[i] = y[i] + pos[i];
         }
-        return (m, rs);
+        return (mean, rstd);
     }
 }
